@@ -1,0 +1,198 @@
+"""`crpo <command>`: the command line. Imports are lazy so that `crpo --help` is instant.
+
+Every handler imports its module inside the function; parsing arguments never touches torch, transformers or av.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+DESCRIPTION = """Counterfactual Relational Policy Optimization for video LLMs.
+
+Every training question is rolled out on the original clip and on a counterfactual clip (mirrored and/or
+time-reversed); a Counterfactual Relation Reward asks the answer to change for dynamic questions and stay for
+static ones. Commands cover the synthetic world, data tools, the trainer and paired benchmarks."""
+
+
+def _synth(a):
+    from crpo.synth import generate
+    generate(out=a.out, train=a.train, bench_pairs=a.bench_pairs, bias=a.bias, seed=a.seed, preview=a.preview,
+             num_frames=a.num_frames, size=a.size, object_size=a.object_size, speed=a.speed,
+             categories=a.categories.split(",") if a.categories else None)
+
+
+def _route(a):
+    from crpo.router import route_file
+    for row in route_file(a.file):
+        print(json.dumps(row, ensure_ascii=False))
+
+
+def _data_import(a):
+    from crpo.importers import import_file
+    n = import_file(a.format, a.src, a.out, video_root=a.video_root)
+    print(f"wrote {n} items to {a.out}", file=sys.stderr)
+
+
+def _data_check(a):
+    from crpo.check import check_file
+    return check_file(a.file, a.video_root, strict=a.strict, out=a.out)
+
+
+def _model_tiny(a):
+    from crpo.models.tiny import build_tiny_model
+    build_tiny_model(a.arch, a.out, seed=a.seed)
+    print(f"wrote tiny {a.arch} model to {a.out}", file=sys.stderr)
+
+
+def _train(a):
+    from crpo.trainer import main as train_main
+    train_main(a.config, a.overrides)
+
+
+def _sft(a):
+    from crpo.sft import main as sft_main
+    sft_main(a.config, a.overrides)
+
+
+def _bench_build(a):
+    from crpo.bench.builder import build_bench
+    build_bench(a.items, a.video_root, a.out, materialize=a.materialize)
+
+
+def _eval(a):
+    from crpo.bench.evaluate import evaluate
+    evaluate(model=a.model, bench=a.bench, fmt=a.format, video_root=a.video_root, out=a.out,
+             batch_size=a.batch_size, num_frames=a.num_frames, max_new_tokens=a.max_new_tokens, limit=a.limit)
+
+
+def _score(a):
+    from crpo.bench.score import score_file
+    print(json.dumps(score_file(a.format, a.data, a.predictions), indent=None))
+
+
+def _report(a):
+    from crpo.bench.report import write_report
+    write_report(a.runs, a.out)
+
+
+def _demo(a):
+    from crpo.demo import run_demo
+    run_demo(out=a.out, quick=a.quick, seeds=a.seeds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="crpo", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="<command>")
+
+    s = sub.add_parser("synth", help="generate the synthetic video world (train split + paired bench)",
+                       description="Procedural textured clips with known ground truth for motion, rotation, "
+                       "reversible dynamics, event order and static questions, written as mp4. train.jsonl carries a "
+                       "controllable colour shortcut; bench.jsonl is balanced, cue-free and paired.")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--train", type=int, default=200, help="number of training items")
+    s.add_argument("--bench-pairs", type=int, default=100, help="number of bench pairs (item + twin)")
+    s.add_argument("--bias", type=float, default=0.9,
+                   help="probability that the static colour cue predicts the dynamic answer in train items")
+    s.add_argument("--seed", type=int, default=0, help="random seed; output is deterministic given it")
+    s.add_argument("--preview", action="store_true", help="also write preview.png, a contact sheet of a few clips")
+    s.add_argument("--num-frames", type=int, default=8, help="frames per clip (even)")
+    s.add_argument("--size", type=int, default=64, help="frame height and width in pixels")
+    s.add_argument("--object-size", type=int, default=32, help="side of the textured object in pixels")
+    s.add_argument("--speed", type=float, default=3.0, help="motion in pixels per frame")
+    s.add_argument("--categories", default=None, help="comma-separated categories to draw (default: all)")
+    s.set_defaults(func=_synth)
+
+    s = sub.add_parser("route", help="print the counterfactual relation and answer of every item (never opens videos)")
+    s.add_argument("file", help="items JSONL")
+    s.set_defaults(func=_route)
+
+    data = sub.add_parser("data", help="import peer formats into the item schema, or check an items file")
+    dsub = data.add_subparsers(dest="data_command", metavar="<data command>", required=True)
+    s = dsub.add_parser("import", help="convert videor1|mvbench|timeblind|tempcompass|vinoground to items JSONL")
+    s.add_argument("--format", required=True, choices=["videor1", "mvbench", "timeblind", "tempcompass", "vinoground"])
+    s.add_argument("src", help="source annotation file")
+    s.add_argument("--out", required=True, help="items JSONL to write")
+    s.add_argument("--video-root", default=None, help="strip this prefix from absolute video paths")
+    s.set_defaults(func=_data_import)
+    s = dsub.add_parser("check", help="report every bad row (file, line, reason); keep the good ones")
+    s.add_argument("file", help="items JSONL")
+    s.add_argument("--video-root", required=True, help="directory the item video paths are relative to")
+    s.add_argument("--out", default=None, help="write the good rows here")
+    s.add_argument("--strict", action="store_true", help="exit non-zero when any row is bad")
+    s.set_defaults(func=_data_check)
+
+    model = sub.add_parser("model", help="model utilities")
+    msub = model.add_subparsers(dest="model_command", metavar="<model command>", required=True)
+    s = msub.add_parser("tiny", help="build a tiny random-initialised Qwen-VL with a locally trained tokenizer")
+    s.add_argument("--arch", choices=["qwen3_vl", "qwen2_5_vl"], default="qwen3_vl")
+    s.add_argument("--out", required=True, help="directory to save_pretrained into")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_model_tiny)
+
+    for name, func, what in (("train", _train, "RL post-training: crpo | grpo | grpo_cf_aug | tgrpo"),
+                             ("sft", _sft, "supervised warm start on items")):
+        s = sub.add_parser(name, help=what, description=f"{what}. Config keys come from a YAML file and "
+                           "key=value overrides; an unknown key is an error listing close matches.")
+        s.add_argument("--config", default=None, help="YAML config file")
+        s.add_argument("overrides", nargs="*", help="key=value overrides, applied after the file")
+        s.set_defaults(func=func)
+
+    bench = sub.add_parser("bench", help="paired benchmarks")
+    bsub = bench.add_subparsers(dest="bench_command", metavar="<bench command>", required=True)
+    s = bsub.add_parser("build", help="turn an annotated video-QA set into a DyBench-style paired benchmark")
+    s.add_argument("--items", required=True, help="items JSONL")
+    s.add_argument("--video-root", required=True)
+    s.add_argument("--out", required=True, help="output directory (bench.jsonl, twin videos with --materialize)")
+    s.add_argument("--materialize", action="store_true", help="write twin videos instead of transforming at load time")
+    s.set_defaults(func=_bench_build)
+
+    s = sub.add_parser("eval", help="batched greedy evaluation of a model on a benchmark (resumable)")
+    s.add_argument("--model", required=True, help="local model directory")
+    s.add_argument("--bench", required=True, help="benchmark JSONL")
+    s.add_argument("--format", default="dybench", choices=["dybench", "timeblind", "tempcompass", "vinoground", "mvbench"])
+    s.add_argument("--video-root", required=True)
+    s.add_argument("--out", required=True, help="output directory (predictions.jsonl, metrics.json)")
+    s.add_argument("--batch-size", type=int, default=8)
+    s.add_argument("--num-frames", type=int, default=8)
+    s.add_argument("--max-new-tokens", type=int, default=64)
+    s.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
+    s.set_defaults(func=_eval)
+
+    s = sub.add_parser("score", help="score predictions against a benchmark; prints one JSON object (no model)")
+    s.add_argument("--format", required=True, choices=["dybench", "timeblind", "tempcompass", "vinoground", "mvbench"])
+    s.add_argument("--data", required=True, help="benchmark data file")
+    s.add_argument("--predictions", required=True, help="predictions file")
+    s.set_defaults(func=_score)
+
+    s = sub.add_parser("report", help="markdown table + PNG chart of several evaluation runs side by side")
+    s.add_argument("runs", nargs="+", help="run directories holding metrics.json")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_report)
+
+    s = sub.add_parser("demo", help="the paper's effect in miniature on a CPU (what `make demo` runs)")
+    s.add_argument("--out", default="runs/demo")
+    s.add_argument("--quick", action="store_true", help="one seed, shorter schedules")
+    s.add_argument("--seeds", type=int, default=3)
+    s.set_defaults(func=_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    from crpo.data import DataError
+    try:
+        rc = args.func(args)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The canonical item schema (one JSON object per line), JSONL io, validation and importers of peer formats.
+
+An item is one video question. `crpo data check` and `crpo data import` live on top of this module.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+PROBLEM_TYPES = ("multiple_choice", "yes_no", "numerical", "free_form")
+TRANSFORMS = ("hflip", "reverse", "hflip+reverse")
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+class DataError(ValueError):
+    """Bad input: the message is one line naming the file, the row and the reason."""
+
+
+@dataclass
+class Item:
+    id: str
+    video: str                       # path relative to a video root
+    question: str
+    answer: str                      # option letter | yes/no | a number | free text
+    problem_type: str = "multiple_choice"
+    options: list[str] | None = None  # option texts, no letters; multiple choice only
+    category: str | None = None
+    start: float | None = None        # seconds
+    end: float | None = None
+    pair_id: str | None = None        # shared by an item and its counterfactual twin
+    transform: str | None = None      # apply this transform to `video` when loading (twins that are not materialised)
+    counterfactual: dict | None = None  # explicit annotation {"hflip": {"relation", "answer"}, "reverse": {...}}
+    extra: dict = field(default_factory=dict)  # anything else the source carried, passed through untouched
+
+    def to_json(self) -> dict:
+        row = {k: v for k, v in asdict(self).items() if v is not None and v != {}}
+        return row
+
+
+_FIELDS = {f.name for f in fields(Item)}
+
+
+def item_from_json(row: dict, where: str = "<row>") -> Item:
+    """Build and validate an Item; raises DataError naming `where` (file:line) and the reason."""
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    for key in ("id", "video", "question", "answer"):
+        if row.get(key) in (None, ""):
+            raise DataError(f"{where}: missing required field '{key}'")
+    known = {k: v for k, v in row.items() if k in _FIELDS}
+    extra = dict(known.pop("extra", None) or {})
+    extra.update({k: v for k, v in row.items() if k not in _FIELDS})
+    item = Item(**{**known, "id": str(known["id"]), "answer": str(known["answer"]), "extra": extra})
+    validate_item(item, where)
+    return item
+
+
+def validate_item(item: Item, where: str = "<row>") -> None:
+    if item.problem_type not in PROBLEM_TYPES:
+        raise DataError(f"{where}: unknown problem_type '{item.problem_type}' (expected one of {', '.join(PROBLEM_TYPES)})")
+    if item.problem_type == "multiple_choice":
+        if not item.options:
+            raise DataError(f"{where}: multiple_choice item '{item.id}' has no options")
+        letters = LETTERS[: len(item.options)]
+        if item.answer not in letters:
+            raise DataError(f"{where}: answer '{item.answer}' of item '{item.id}' is not among the option letters {letters}")
+    if item.problem_type == "yes_no" and item.answer.lower() not in ("yes", "no"):
+        raise DataError(f"{where}: yes_no item '{item.id}' has answer '{item.answer}'")
+    if item.problem_type == "numerical":
+        try:
+            float(item.answer)
+        except ValueError:
+            raise DataError(f"{where}: numerical item '{item.id}' has non-numeric answer '{item.answer}'") from None
+    if item.transform is not None and item.transform not in TRANSFORMS:
+        raise DataError(f"{where}: unknown transform '{item.transform}' (expected one of {', '.join(TRANSFORMS)})")
+
+
+def read_jsonl(path) -> list[dict]:
+    """Parse a JSONL file into (line number, object) rows; a bad line is a DataError naming file and line."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((lineno, json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+    return rows
+
+
+def load_items(path) -> list[Item]:
+    """Read items from JSONL; the first bad row raises DataError('file:line: reason')."""
+    return [item_from_json(row, f"{path}:{lineno}") for lineno, row in read_jsonl(path)]
+
+
+def write_jsonl(path, rows) -> None:
+    """Write rows atomically (temp file + rename) so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row.to_json() if isinstance(row, Item) else row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def letter(i: int) -> str:
+    return LETTERS[i]
+
+
+def option_index(letter_: str) -> int:
+    return LETTERS.index(letter_)
