@@ -1,1 +1,19 @@
-"""crpo"""
+"""crpo: Counterfactual Relational Policy Optimization for video LLMs.
+
+    from crpo import load_clip, counterfactual
+    clip = load_clip("video.mp4", num_frames=16)
+    mirrored = counterfactual(clip, "hflip")
+
+Attributes are imported on first use so that `crpo --help` and light tools stay instant.
+"""
+__version__ = "0.1.0"
+
+_LAZY = {"load_clip": "crpo.video", "Clip": "crpo.video", "counterfactual": "crpo.counterfactual",
+         "Item": "crpo.data", "load_items": "crpo.data"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'crpo' has no attribute '{name}'")

@@ -185,10 +185,11 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from crpo.config import ConfigError
     from crpo.data import DataError
     try:
         rc = args.func(args)
-    except DataError as e:
+    except (DataError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return int(rc or 0)

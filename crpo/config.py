@@ -1,0 +1,135 @@
+"""One config dataclass per entry point: YAML in, `key=value` overrides, every field with its help text.
+
+    cfg = load_config(TrainConfig, "configs/demo_cpu.yaml", ["max_steps=50", "algorithm=grpo"])
+
+An unknown key is an error that lists the close matches, so a typo never silently trains the default.
+"""
+from __future__ import annotations
+
+import difflib
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _help(text: str, default=MISSING, **kw):
+    if default is MISSING and "default_factory" not in kw:
+        return field(metadata={"help": text}, **kw)
+    return field(default=default, metadata={"help": text}, **kw)
+
+
+@dataclass
+class TrainConfig:
+    # --- what to train on
+    model: str = _help("local path of a Hugging Face Qwen3-VL / Qwen2.5-VL checkpoint (never downloaded)", "")
+    train_data: str = _help("items JSONL (see README: data schema)", "")
+    video_root: str = _help("directory the item video paths are relative to (default: the folder of train_data)", "")
+    output_dir: str = _help("checkpoints (checkpoint-N/), final model (final/), metrics.jsonl, TensorBoard", "runs/train")
+    algorithm: str = _help("crpo | grpo | grpo_cf_aug (counterfactual clips as plain augmentation) | tgrpo", "crpo")
+    counterfactual: str = _help("transform of the counterfactual branch: auto (router picks per item) | hflip | "
+                                "reverse | hflip+reverse", "auto")
+    seed: int = _help("seed of data order, sampling and initialisation", 0)
+
+    # --- video and prompt
+    num_frames: int = _help("frames sampled per clip (even: Qwen's temporal patch is 2 frames)", 8)
+    max_pixels: int = _help("per-frame pixel budget when decoding (0 = keep the source size)", 0)
+    answer_format: str = _help("think: <think>..</think><answer>..</answer>; answer: <answer>..</answer> only", "answer")
+    max_prompt_length: int = _help("error (naming the item) when a prompt with its vision tokens is longer; 0 = no limit", 0)
+
+    # --- rollouts
+    num_generations: int = _help("G: completions per branch and prompt (GRPO alone gets 2G on the original, "
+                                 "so every algorithm generates the same number of completions)", 4)
+    prompts_per_step: int = _help("items per optimizer step, summed over all processes", 4)
+    max_new_tokens: int = _help("completion length limit", 32)
+    temperature: float = _help("sampling temperature of rollouts", 1.0)
+    top_p: float = _help("nucleus sampling of rollouts", 1.0)
+
+    # --- rewards
+    accuracy_weight: float = _help("weight of the accuracy reward (each branch against its own ground truth)", 1.0)
+    format_weight: float = _help("weight of the format reward (think/answer template)", 0.0)
+    crr_weight: float = _help("weight of the Counterfactual Relation Reward (crpo only)", 1.0)
+    crr_mode: str = _help("mapped: the counterfactual answer must be the one the router predicts; differ: any "
+                          "different answer satisfies a 'change' relation", "mapped")
+    crr_gate_on_correct: bool = _help("only correct rollouts earn CRR (consistently wrong earns nothing)", True)
+    tgrpo_alpha: float = _help("T-GRPO bonus added to correct ordered rollouts", 0.3)
+    tgrpo_mu: float = _help("T-GRPO: bonus when acc(ordered) >= mu * acc(shuffled)", 0.8)
+
+    # --- advantages and loss
+    advantage_grouping: str = _help("per_branch: each branch normalised within its own G rollouts; joint: both "
+                                    "branches of an item as one group of 2G", "per_branch")
+    scale_rewards: bool = _help("divide advantages by the group std (false = Dr. GRPO)", True)
+    loss_type: str = _help("grpo | bnpo | dr_grpo | dapo (token aggregation, see crpo/algorithms.py)", "grpo")
+    num_iterations: int = _help("PPO epochs over each batch of rollouts (old log-probs stored before the first)", 1)
+    epsilon_low: float = _help("lower clip of the probability ratio", 0.2)
+    epsilon_high: float = _help("upper clip of the probability ratio", 0.2)
+    beta: float = _help("KL penalty to the reference policy (k3 estimator); 0 = no reference model", 0.0)
+
+    # --- optimisation
+    max_steps: int = _help("optimizer steps", 20)
+    learning_rate: float = _help("AdamW learning rate", 1e-5)
+    weight_decay: float = _help("AdamW weight decay", 0.0)
+    lr_scheduler: str = _help("constant | linear | cosine (after warm-up)", "constant")
+    warmup_steps: int = _help("linear warm-up steps", 0)
+    max_grad_norm: float = _help("gradient clipping (0 = off)", 1.0)
+    gradient_accumulation_steps: int = _help("micro-batches per optimizer step on each process", 1)
+    dtype: str = _help("float32 | bfloat16 (weights and compute)", "float32")
+    gradient_checkpointing: bool = _help("recompute activations in backward to save memory", False)
+    freeze_vision: bool = _help("keep the vision tower frozen", True)
+    lora: bool = _help("train LoRA adapters (peft); the reference policy is the adapter disabled", False)
+    lora_r: int = _help("LoRA rank", 16)
+    lora_alpha: int = _help("LoRA alpha", 32)
+    lora_dropout: float = _help("LoRA dropout", 0.0)
+    lora_target_modules: str = _help("comma-separated module names for LoRA", "q_proj,k_proj,v_proj,o_proj")
+
+    # --- checkpoints and logging
+    save_steps: int = _help("checkpoint every N steps (0 = only at the end)", 0)
+    resume: bool = _help("continue from the newest checkpoint in output_dir", False)
+    log_completions_steps: int = _help("write sample completions of both branches every N steps (0 = never)", 10)
+    report_to: str = _help("tensorboard | wandb | none (metrics.jsonl is always written)", "tensorboard")
+
+
+def _coerce(value: str, typ):
+    if typ is bool:
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"expected a boolean, got '{value}'")
+    return typ(value)
+
+
+def load_config(cls, path=None, overrides=(), **defaults):
+    """Build `cls` from defaults < YAML file < key=value overrides; unknown keys list their close matches."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    values = dict(defaults)
+    if path:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of config keys")
+        values.update(loaded)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not key=value")
+        key, value = item.split("=", 1)
+        values[key] = value if key not in hints else _coerce(value, hints[key])
+    for key in values:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(f"{path or 'overrides'}: unknown config key '{key}'{hint}")
+    for key, value in values.items():
+        if value is not None and not isinstance(value, hints[key]) and not (hints[key] is float and isinstance(value, int)):
+            raise ConfigError(f"{path or 'overrides'}: config key '{key}' expects {hints[key].__name__}, got {value!r}")
+    return cls(**values)
+
+
+def describe(cls) -> str:
+    """Every field with its default and help text, for `--help` epilogues and the README."""
+    return "\n".join(f"  {f.name} = {f.default!r}: {f.metadata['help']}" for f in fields(cls))

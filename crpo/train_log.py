@@ -1,0 +1,98 @@
+"""What a training run reports: a progress bar, `metrics.jsonl`, TensorBoard or wandb, sample completions.
+
+Per-step values are sums and counts reduced over all processes, so the numbers describe the global batch.
+`metrics.jsonl` is append-only; on resume, rows past the checkpoint (written by the killed run) are dropped
+first, so the file has exactly one row per step.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+
+class MetricsLogger:
+    def __init__(self, output_dir, cfg, accelerator, start_step: int = 0):
+        self.out = Path(output_dir)
+        self.cfg = cfg
+        self.acc = accelerator
+        self.main = accelerator.is_main_process
+        self.writer = self.bar = self.wandb = None
+        if not self.main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.metrics_path = self.out / "metrics.jsonl"
+        if self.metrics_path.exists():  # keep only steps up to the checkpoint we resumed from
+            rows = [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+            self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= start_step))
+        (self.out / "config.json").write_text(json.dumps(vars(cfg), indent=1))
+        if cfg.report_to == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(str(self.out / "tensorboard"))
+        elif cfg.report_to == "wandb":
+            import wandb
+            self.wandb = wandb.init(config=vars(cfg), dir=str(self.out))
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=cfg.max_steps, initial=start_step, desc=f"{cfg.algorithm}", dynamic_ncols=True)
+
+    def log_step(self, step, plans, ro, scores, loss, stats, grad_norm, lr, seconds, gen_seconds, counters):
+        sums = {}
+
+        def add(name, values):
+            vals = [v for v in values if v is not None]
+            s, c = sums.get(name, (0.0, 0.0))
+            sums[name] = (s + float(sum(vals)), c + len(vals))
+
+        for branch in ("orig", "cf", "shuffled"):
+            rows = [r for r, b in enumerate(scores.branch) if b == branch]
+            add(f"reward/{branch}", [float(scores.total[r]) for r in rows])
+            add(f"acc/{branch}", [scores.accuracy[r] for r in rows])
+        add("crr", scores.crr)
+        add("format", scores.format)
+        add("tgrpo_bonus", scores.bonus if self.cfg.algorithm == "tgrpo" else [])
+        add("completion_length", ro.completion_mask.sum(-1).tolist())
+        names = sorted(sums)
+        local = torch.tensor([v for n in names for v in sums[n]]
+                             + [counters["skipped"], counters["unknown_relation"]], dtype=torch.float64)
+        total = self.acc.reduce(local.to(self.acc.device), reduction="sum").cpu().tolist()
+        if not self.main:
+            return
+        row = {"step": step, "loss": loss, "kl": stats.get("kl", 0.0), "clip_fraction": stats.get("clip_fraction", 0.0),
+               "grad_norm": grad_norm, "lr": lr, "seconds": seconds, "generate_seconds": gen_seconds}
+        for i, n in enumerate(names):
+            s, c = total[2 * i], total[2 * i + 1]
+            row[n] = s / c if c else None
+        row["skipped_items"], row["unknown_relation_items"] = int(total[-2]), int(total[-1])
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.writer:
+            for k, v in row.items():
+                if k != "step" and isinstance(v, (int, float)):
+                    self.writer.add_scalar(k, v, step)
+        if self.wandb:
+            self.wandb.log(row, step=step)
+        if self.cfg.log_completions_steps and step % self.cfg.log_completions_steps == 0:
+            self._samples(step, ro, scores)
+        fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        self.bar.set_postfix_str(f"R {fmt(row['reward/orig'])}/{fmt(row['reward/cf'])} acc {fmt(row['acc/orig'])}/"
+                                 f"{fmt(row['acc/cf'])} crr {fmt(row['crr'])} kl {row['kl']:.3f} {seconds:.1f}s/step")
+        self.bar.update(1)
+
+    def _samples(self, step, ro, scores):
+        """One completion per branch of the first items: enough to see what the policy is saying."""
+        g = ro.num_generations
+        with open(self.out / "completions.jsonl", "a") as f:
+            for i, b in enumerate(ro.branches[:4]):
+                r = i * g
+                f.write(json.dumps({"step": step, "id": b.item.id, "branch": b.name, "truth": b.truth,
+                                    "text": ro.texts[r], "answer": scores.answers[r],
+                                    "reward": float(scores.total[r])}) + "\n")
+
+    def close(self):
+        if self.bar:
+            self.bar.close()
+        if self.writer:
+            self.writer.close()
+        if self.wandb:
+            self.wandb.finish()

@@ -1,0 +1,222 @@
+"""`crpo train`: RL post-training of a video LLM with CRPO or a baseline, read top to bottom.
+
+    crpo train --config configs/demo_cpu.yaml max_steps=50 algorithm=grpo
+    accelerate launch --num_processes 2 -m crpo.cli train --config ...      (DDP; see configs/accelerate/)
+
+Each step: take the step's items (a fixed permutation per epoch, so the step number is the data position) ->
+decode clips and plan branches (crpo/rollout.py) -> generate all completions in one call -> rewards and
+advantages (crpo/scoring.py) -> clipped policy loss over micro-batches (crpo/algorithms.py) -> optimizer step ->
+metrics, checkpoints. Items are sharded by item, so both branches of a pair live on one process and CRR needs no
+communication; only metrics are reduced.
+"""
+from __future__ import annotations
+
+import copy
+from contextlib import nullcontext
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from crpo.algorithms import policy_loss
+from crpo.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_final
+from crpo.config import TrainConfig, load_config
+from crpo.data import DataError, load_items
+from crpo.train_log import MetricsLogger
+from crpo.rollout import ALGORITHMS, generate_rollouts, plan_item
+from crpo.scoring import score_rollouts
+
+
+def main(config_path=None, overrides=()) -> Path:
+    return train(load_config(TrainConfig, config_path, overrides))
+
+
+def step_items(num_items: int, batch: int, step: int, seed: int) -> list[int]:
+    """Global item indices of a step: consecutive slices of per-epoch permutations (the data position is the step)."""
+    out, pos = [], step * batch
+    while len(out) < batch:
+        epoch, offset = divmod(pos, num_items)
+        perm = np.random.default_rng([seed, epoch]).permutation(num_items)
+        take = min(batch - len(out), num_items - offset)
+        out += perm[offset:offset + take].tolist()
+        pos += take
+    return out
+
+
+def prepare_policy(model, cfg: TrainConfig):
+    """Freeze the vision tower, add LoRA, enable gradient checkpointing: what trains and what stays fixed."""
+    if cfg.freeze_vision:
+        for p in model.model.visual.parameters():
+            p.requires_grad_(False)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if cfg.lora:
+        from peft import LoraConfig, get_peft_model
+        targets = [t.strip() for t in cfg.lora_target_modules.split(",")]
+        # Regex on the language model only: the vision tower stays as frozen as freeze_vision says.
+        pattern = rf".*language_model.*\.({'|'.join(targets)})$"
+        model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                                                 lora_dropout=cfg.lora_dropout, target_modules=pattern))
+    return model
+
+
+def load_plans(items, indices, offsets, cfg, video_root, step, counters):
+    """Decode each item's clip once and plan its branches; an unreadable video skips the item, counted."""
+    from crpo.counterfactual import counterfactual
+    from crpo.video import load_clip
+
+    plans, plan_offsets = [], []
+    for local, (idx, offset) in enumerate(zip(indices, offsets)):
+        item = items[idx]
+        try:
+            clip = load_clip(Path(video_root) / item.video, num_frames=cfg.num_frames, start=item.start,
+                             end=item.end, max_pixels=cfg.max_pixels or None)
+        except (DataError, OSError) as e:
+            counters["skipped"] += 1
+            print(f"skipping item {item.id}: {e}", file=sys.stderr)
+            continue
+        if item.transform:  # a twin stored as "original video + transform"
+            clip = counterfactual(clip, item.transform)
+        plan = plan_item(len(plans), item, clip, cfg.algorithm, cfg.counterfactual, seed=cfg.seed * 7919 + offset)
+        counters["unknown_relation"] += "unknown_relation" in plan.notes
+        plans.append(plan)
+        plan_offsets.append(offset)
+    if not plans:
+        raise DataError(f"{cfg.train_data}: step {step}: no usable item in the batch (all videos unreadable)")
+    return plans, plan_offsets
+
+
+def train(cfg: TrainConfig) -> Path:
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import get_scheduler
+
+    from crpo.models import VideoLM
+
+    if cfg.algorithm not in ALGORITHMS:
+        raise DataError(f"algorithm '{cfg.algorithm}' is not one of {', '.join(ALGORITHMS)}")
+    accelerator = Accelerator()
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if cfg.prompts_per_step % world:
+        raise DataError(f"prompts_per_step={cfg.prompts_per_step} must be divisible by the {world} processes")
+    set_seed(cfg.seed)
+    out = Path(cfg.output_dir)
+    items = load_items(cfg.train_data)
+    video_root = cfg.video_root or str(Path(cfg.train_data).parent)
+
+    adapter = VideoLM.load(cfg.model, dtype=cfg.dtype, device=accelerator.device)
+    model = prepare_policy(adapter.model, cfg)
+    ref_model = None
+    if cfg.beta > 0 and not cfg.lora:
+        ref_model = copy.deepcopy(adapter.model).eval().requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    total_updates = cfg.max_steps * cfg.num_iterations
+    scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.warmup_steps,
+                              num_training_steps=total_updates)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    policy = accelerator.unwrap_model(model)
+    adapter.model = policy  # generation runs on the unwrapped policy; the loss goes through the wrapper
+
+    start = 0
+    if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
+        start = load_checkpoint(accelerator, ckpt)["step"]
+        accelerator.print(f"resumed from {ckpt} at step {start}")
+    logger = MetricsLogger(out, cfg, accelerator, start_step=start)
+    counters = {"skipped": 0, "unknown_relation": 0}
+
+    for step in range(start, cfg.max_steps):
+        t0 = time.perf_counter()
+        # 1. this process's share of the step's items (whole items: both branches stay together)
+        global_idx = step_items(len(items), cfg.prompts_per_step, step, cfg.seed)
+        offsets = list(range(rank, cfg.prompts_per_step, world))
+        plans, offsets = load_plans(items, [global_idx[o] for o in offsets], offsets, cfg, video_root, step, counters)
+
+        # 2. rollouts: every branch of every item, G completions each, one generate call
+        model.eval()
+        with torch.no_grad():
+            ro = generate_rollouts(adapter, plans, cfg, step, offsets)
+        t_gen = time.perf_counter() - t0
+
+        # 3. rewards and advantages
+        scores = score_rollouts(plans, ro, cfg)
+        rows = scores.in_loss.nonzero().flatten().tolist()
+        adv = scores.advantages.to(accelerator.device)
+
+        # 4. old and reference log-probs, one forward each, before any update
+        micro = np.array_split(rows, min(cfg.gradient_accumulation_steps, len(rows)))
+        with torch.no_grad():
+            old = [adapter.logprobs(*_rows(ro, m), model=policy) for m in micro] if cfg.num_iterations > 1 else None
+            ref = [_ref_logprobs(adapter, ro, m, policy, ref_model, cfg) for m in micro] if cfg.beta > 0 else None
+
+        # 5. clipped policy loss over micro-batches, normalised over the whole global batch
+        model.train()
+        counts = torch.tensor([float(len(rows)), float(ro.completion_mask[rows].sum())], device=accelerator.device)
+        global_rows, global_tokens = accelerator.reduce(counts, reduction="sum").tolist()
+        stats_sum, loss_sum, grad_norm = {}, 0.0, 0.0
+        for it in range(cfg.num_iterations):
+            for k, m in enumerate(micro):
+                inputs, ids, mask = _rows(ro, m)
+                with accelerator.no_sync(model) if k < len(micro) - 1 else nullcontext():
+                    logp = adapter.logprobs(inputs, ids, mask, model=model)
+                    loss, stats = policy_loss(
+                        logp, old[k] if old else logp.detach(), adv[m], mask.to(logp.dtype), cfg.loss_type,
+                        eps_low=cfg.epsilon_low, eps_high=cfg.epsilon_high, ref_logp=ref[k] if ref else None,
+                        beta=cfg.beta, max_completion_length=cfg.max_new_tokens,
+                        num_items_in_batch=global_tokens / world)
+                    loss = loss * _micro_weight(cfg.loss_type, m, mask, global_rows, world, len(micro))
+                    accelerator.backward(loss)
+                loss_sum += loss.item() / cfg.num_iterations
+                for key, v in stats.items():
+                    stats_sum[key] = stats_sum.get(key, 0.0) + float(v) / (len(micro) * cfg.num_iterations)
+            if cfg.max_grad_norm > 0:
+                grad_norm = float(accelerator.clip_grad_norm_(params, cfg.max_grad_norm))
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        # 6. metrics (reduced over processes), samples, checkpoints
+        logger.log_step(step + 1, plans, ro, scores, loss_sum, stats_sum, grad_norm, scheduler.get_last_lr()[0],
+                        time.perf_counter() - t0, t_gen, counters)
+        if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and step + 1 < cfg.max_steps:
+            save_checkpoint(accelerator, out, step + 1)
+
+    save_checkpoint(accelerator, out, cfg.max_steps)
+    final = save_final(accelerator, model, adapter.processor, out)
+    logger.close()
+    accelerator.print(f"done: {final}")
+    accelerator.end_training()
+    return final
+
+
+def _rows(ro, rows):
+    from crpo.batching import take_rows
+    rows = list(rows)
+    return take_rows(ro.inputs, rows), ro.completion_ids[rows], ro.completion_mask[rows]
+
+
+def _ref_logprobs(adapter, ro, rows, policy, ref_model, cfg):
+    if cfg.lora:  # the reference policy is the base model: the adapter switched off
+        with policy.disable_adapter():
+            return adapter.logprobs(*_rows(ro, rows), model=policy)
+    return adapter.logprobs(*_rows(ro, rows), model=ref_model)
+
+
+def _micro_weight(loss_type, rows, mask, global_rows, world, n_micro) -> float:
+    """Scale a micro-batch loss so that summing micro-batches and averaging processes (DDP) gives the global loss.
+
+    grpo/dr_grpo average over sequences: weight by this micro-batch's share of the global sequences. dapo is
+    already divided by the global token count (passed to policy_loss). bnpo normalises each micro-batch by its own
+    tokens, as TRL does, and averages them.
+    """
+    if loss_type in ("grpo", "dr_grpo"):
+        return len(rows) / global_rows * world
+    if loss_type == "bnpo":
+        return 1.0 / n_micro
+    return 1.0
+
