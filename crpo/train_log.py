@@ -58,7 +58,7 @@ class MetricsLogger:
         total = self.acc.reduce(local.to(self.acc.device), reduction="sum").cpu().tolist()
         if not self.main:
             return
-        row = {"step": step, "loss": loss, "kl": stats.get("kl", 0.0), "clip_fraction": stats.get("clip_fraction", 0.0),
+        row = {"step": step, "loss": loss, "kl": stats.get("kl", 0.0), "clip_fraction": stats.get("clip_region", 0.0),
                "grad_norm": grad_norm, "lr": lr, "seconds": seconds, "generate_seconds": gen_seconds}
         for i, n in enumerate(names):
             s, c = total[2 * i], total[2 * i + 1]

@@ -1,0 +1,142 @@
+"""Group-relative advantages and clipped policy-gradient losses: pure tensor functions, no model, no trainer state.
+
+    adv_orig, adv_cf = crpo_advantages(rewards_orig, rewards_cf)             # [N, G] each
+    loss, stats = policy_loss(logp, old_logp, advantages, mask, "grpo")      # logp [B, T], advantages [B]
+    loss.backward()
+
+Shapes: N items (groups), G rollouts per item and branch, B = rollouts in a micro-batch, T = padded completion
+length. The formulas and the aggregation of each loss type match TRL's GRPOTrainer (1.16, `_compute_loss` and the
+advantage block of `_generate_and_score_completions`); tests/test_algorithms.py checks them against TRL's own code.
+Gradient accumulation is the caller's: the loss returned is that of one micro-batch (TRL divides grpo, bnpo and
+dr_grpo by the number of accumulation steps; dapo is normalised through `num_items_in_batch`).
+"""
+from __future__ import annotations
+
+import torch
+
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
+GROUPINGS = ("per_branch", "joint")
+
+
+def _nanstd(x: torch.Tensor, dim: int) -> torch.Tensor:
+    # Unbiased (Bessel) std over the non-NaN entries; NaN where fewer than two are present (as TRL's nanstd).
+    count = (~torch.isnan(x)).sum(dim, keepdim=True)
+    var = torch.nanmean((x - torch.nanmean(x, dim, keepdim=True)) ** 2, dim, keepdim=True)
+    var = var * count / (count - 1)
+    return torch.where(count > 1, var, torch.full_like(var, float("nan"))).sqrt()
+
+
+def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
+    """GRPO advantages: rewards [N, G] -> advantages [N, G], each reward minus its group's mean, divided by the
+    group's unbiased std + eps when `scale` (as TRL: torch.std semantics, eps 1e-4); `scale=False` is Dr. GRPO.
+
+    NaN rewards (rollouts with no scored reward component, see `crpo.rewards.combine_rewards`) are left out of the
+    group's mean and std and get advantage 0, as in TRL. A group whose rewards are all equal gets advantages 0.
+    """
+    if rewards.dim() != 2:
+        raise ValueError(f"group_advantages expects rewards [num_groups, G], got shape {tuple(rewards.shape)}")
+    adv = rewards - torch.nanmean(rewards, dim=1, keepdim=True)
+    if scale:
+        adv = adv / (_nanstd(rewards, dim=1) + eps)
+    # A single scored rollout has NaN std: its advantage, like an unscored rollout's, carries no signal.
+    return torch.nan_to_num(adv, nan=0.0)
+
+
+def crpo_advantages(orig: torch.Tensor, cf: torch.Tensor, grouping: str = "per_branch", scale: bool = True,
+                    eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Advantages of both branches: orig [N, G_o], cf [N, G_c] -> ([N, G_o], [N, G_c]); row i is item i.
+
+    per_branch (default): each branch is its own group. Each branch keeps its own baseline, so an item that is
+        harder on its counterfactual clip does not make every original rollout look good (and vice versa).
+    joint: the G_o + G_c rollouts of an item form one group. A branch that is deterministic (all its rollouts
+        alike) has zero advantages under per_branch even when it disagrees with the other branch; joint still
+        ranks the two branches against each other, so that disagreement gives signal.
+    """
+    if grouping not in GROUPINGS:
+        raise ValueError(f"unknown grouping '{grouping}' (expected one of {', '.join(GROUPINGS)})")
+    if orig.shape[0] != cf.shape[0]:
+        raise ValueError(f"crpo_advantages: {orig.shape[0]} original groups but {cf.shape[0]} counterfactual groups")
+    if grouping == "per_branch":
+        return group_advantages(orig, scale, eps), group_advantages(cf, scale, eps)
+    adv = group_advantages(torch.cat([orig, cf], dim=1), scale, eps)
+    return adv[:, : orig.shape[1]], adv[:, orig.shape[1]:]
+
+
+def policy_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    loss_type: str = "grpo",
+    eps_low: float = 0.2,
+    eps_high: float = 0.2,
+    ref_logp: torch.Tensor | None = None,
+    beta: float = 0.0,
+    max_completion_length: int | None = None,
+    num_items_in_batch: float | torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Token-level clipped surrogate with an optional k3 KL penalty, aggregated per `loss_type`.
+
+    logp, old_logp, ref_logp: [B, T] log-probs of the sampled tokens under the current policy (with grad), the
+        sampling policy and the reference model. mask: [B, T], 1 on completion tokens. advantages: [B].
+    per token:  r = exp(logp - old_logp)
+                l = -min(r * A, clip(r, 1 - eps_low, 1 + eps_high) * A) + beta * (exp(ref - logp) - (ref - logp) - 1)
+    aggregation (S = sum of l over unmasked tokens):
+        grpo:    mean over sequences of each sequence's token mean (long answers weigh less per token)
+        bnpo:    S / unmasked tokens of this micro-batch
+        dr_grpo: S / (B * max_completion_length), a constant normaliser (Dr. GRPO removes the length bias)
+        dapo:    S / num_items_in_batch, the unmasked token count the loss is averaged over (e.g. the whole
+                 generation batch on all ranks, divided by the number of ranks because DDP averages gradients);
+                 without it, equals bnpo.
+    Returns (loss, stats). stats (floats, token means over unmasked tokens): clip_low (r < 1 - eps_low with A < 0),
+    clip_high (r > 1 + eps_high with A > 0), clip_region (either: the tokens whose gradient the clip removes),
+    ratio_mean, ratio_max, and kl (k3) when ref_logp is given.
+    """
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type '{loss_type}' (expected one of {', '.join(LOSS_TYPES)})")
+    if logp.shape != old_logp.shape or logp.shape != mask.shape or advantages.shape != logp.shape[:1]:
+        raise ValueError(f"policy_loss: logp {tuple(logp.shape)}, old_logp {tuple(old_logp.shape)}, "
+                         f"mask {tuple(mask.shape)} must be [B, T] and advantages {tuple(advantages.shape)} [B]")
+    if beta != 0.0 and ref_logp is None:
+        raise ValueError("policy_loss: beta != 0 needs ref_logp")
+    if loss_type == "dr_grpo" and max_completion_length is None:
+        raise ValueError("policy_loss: dr_grpo needs max_completion_length")
+    mask = mask.to(logp.dtype)
+    adv = advantages.to(logp.dtype).unsqueeze(1)
+
+    ratio = torch.exp(logp - old_logp)
+    clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high)
+    per_token = -torch.min(ratio * adv, clipped * adv)
+    if ref_logp is not None:
+        delta = ref_logp - logp
+        kl = torch.exp(delta) - delta - 1
+        if beta != 0.0:
+            per_token = per_token + beta * kl
+
+    total = (per_token * mask).sum()
+    tokens = mask.sum().clamp(min=1.0)
+    if loss_type == "grpo":
+        loss = ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+    elif loss_type == "bnpo" or (loss_type == "dapo" and num_items_in_batch is None):
+        loss = total / tokens
+    elif loss_type == "dr_grpo":
+        loss = total / (logp.shape[0] * max_completion_length)
+    else:
+        loss = total / torch.as_tensor(num_items_in_batch, dtype=logp.dtype).clamp(min=1.0)
+
+    with torch.no_grad():
+        def token_mean(x: torch.Tensor) -> float:
+            return ((x.to(logp.dtype) * mask).sum() / tokens).item()
+
+        low = (ratio < 1 - eps_low) & (adv < 0)
+        high = (ratio > 1 + eps_high) & (adv > 0)
+        stats = {
+            "clip_low": token_mean(low),
+            "clip_high": token_mean(high),
+            "clip_region": token_mean(low | high),
+            "ratio_mean": token_mean(ratio),
+            "ratio_max": ratio.masked_fill(mask == 0, float("-inf")).max().item(),
+        }
+        if ref_logp is not None:
+            stats["kl"] = token_mean(kl)
+    return loss, stats
