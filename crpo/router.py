@@ -1,0 +1,541 @@
+"""Task router: per item, its category and, per transform, the relation and the counterfactual answer.
+
+    from crpo.router import route, relation, option_map
+    relation(item, "reverse")   # ("change", "B"): on the reversed clip the correct option is B
+    option_map(item, "hflip")   # {"A": "B", "B": "A", "C": "C"}: where every option goes under a mirror
+    route(item)                 # everything at once; `crpo route items.jsonl` prints one such row per item
+
+The router reads text only and never opens a video. Precedence, per (item, transform):
+1. the explicit annotation `item.counterfactual[transform]` = {"relation": ..., "answer": ...};
+2. rules on the question and options, driven by the lexicon below: a mirror (hflip) swaps lateral words
+   (left/right, clockwise/counterclockwise); a reversal swaps motion and change words (opening/closing,
+   appear/disappear, first/last, ...) and reverses ordered sequences ("X then Y", or "A, B, C" when the question
+   asks for an order). left/right/up/down swap under reversal only when they describe motion, never position;
+3. category defaults: a question the transform cannot touch (no lexicon word at all) keeps its answer only when
+   its category says so (static items under reversal; any known category under a mirror).
+hflip+reverse is the composition: the hflip mapping, then the reverse mapping.
+
+"unknown" is an answer, never a guess: an ambiguous motion/position context, a swapped option that is not among
+the options, a question that asserts a term while the options also carry terms, a yes/no question mixing
+term groups, all give ("unknown", None). Two conventions:
+- yes/no: a question asserting a single term group flips its answer, assuming the term and its partner exhaust
+  what the clip can show ("Is the ball moving left?" no -> yes under hflip means it moved right, not up);
+- order questions ("Which object appears first?", "In what order do they appear?"): the event verbs of the
+  question name the events and are not swapped; only the order flips (two options swap under first/last).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from crpo.data import LETTERS, TRANSFORMS, DataError, Item, load_items
+
+CATEGORIES = ("moving_direction", "rotation", "reversible_dynamics", "event_sequence", "static_attribute",
+              "static_spatial", "counting", "other")
+RELATIONS = ("change", "same", "unknown")
+
+# ---------------------------------------------------------------------------------------------------------------
+# Lexicon: plain data. Each group is a dict of pairs (one partner of each pair per key, both directions implied);
+# words and phrases are in normalised form (lower case, punctuation and hyphens turned into spaces), so
+# "counter-clockwise" is "counter clockwise" and "left-to-right" swaps word by word to "right to left". A word
+# may have several partners ("clockwise" -> "counterclockwise" or "anticlockwise"): an option matches any of
+# them; free-form answers take the first one listed.
+
+ROTATION = {"clockwise": "counterclockwise", "anticlockwise": "clockwise", "counter clockwise": "clockwise",
+            "anti clockwise": "clockwise"}
+
+# Mirror: only lateral words change (and with them the sense of rotation). Positions swap too: "left of" -> "right of".
+HFLIP_LEXICON = {
+    "lateral": {"left": "right", "leftward": "rightward", "leftwards": "rightwards"},
+    "selector": {"leftmost": "rightmost"},
+    "rotation": ROTATION,
+}
+
+# Reversal, direction words: swapped only when the text describes motion ("moves left"), kept when it describes
+# position ("left of the box", "which side is it on"); unknown when the text does not say which.
+MOTION_LEXICON = {
+    "lateral": {"left": "right", "leftward": "rightward", "leftwards": "rightwards"},
+    "vertical": {"up": "down", "upward": "downward", "upwards": "downwards", "upstairs": "downstairs"},
+    "depth": {"toward": "away from", "towards": "away from", "away": "toward", "closer": "farther",
+              "further": "closer", "nearer": "farther"},
+    "heading": {"forward": "backward", "forwards": "backwards"},
+}
+
+# Reversal, change words: an event played backwards is its opposite event.
+CHANGE_LEXICON = {
+    "open": {"open": "close", "opens": "closes", "opening": "closing", "opened": "closed"},
+    "appear": {"appear": "disappear", "appears": "disappears", "appearing": "disappearing",
+               "appeared": "disappeared", "appearance": "disappearance"},
+    "enter": {"enter": "leave", "exit": "enter", "enters": "leaves", "exits": "enters", "entering": "leaving",
+              "exiting": "entering", "entered": "exited", "has left": "has entered", "have left": "have entered",
+              "had left": "had entered"},
+    "arrive": {"arrive": "depart", "arrives": "departs", "arriving": "departing", "arrived": "departed"},
+    "rise": {"rise": "fall", "rises": "falls", "rising": "falling", "rose": "fell", "risen": "fallen"},
+    "ascend": {"ascend": "descend", "ascends": "descends", "ascending": "descending", "ascended": "descended",
+               "ascent": "descent"},
+    "fill": {"fill": "empty", "fills": "empties", "filling": "emptying", "filled": "emptied", "fill up": "empty",
+             "fills up": "empties", "filling up": "emptying", "filled up": "emptied"},
+    "grow": {"grow": "shrink", "grows": "shrinks", "growing": "shrinking", "grew": "shrank", "grown": "shrunk",
+             "getting bigger": "getting smaller", "getting larger": "getting smaller", "gets bigger": "gets smaller",
+             "gets larger": "gets smaller"},
+    "increase": {"increase": "decrease", "increases": "decreases", "increasing": "decreasing",
+                 "increased": "decreased"},
+    "expand": {"expand": "contract", "expands": "contracts", "expanding": "contracting", "expanded": "contracted",
+               "expansion": "contraction"},
+    "inflate": {"inflate": "deflate", "inflates": "deflates", "inflating": "deflating", "inflated": "deflated"},
+    "brighten": {"brighten": "darken", "brightens": "darkens", "brightening": "darkening",
+                 "brightened": "darkened", "getting brighter": "getting darker", "gets brighter": "gets darker"},
+    "fade": {"fade in": "fade out", "fades in": "fades out", "fading in": "fading out", "faded in": "faded out"},
+    "speed": {"speed up": "slow down", "speeds up": "slows down", "speeding up": "slowing down",
+              "sped up": "slowed down", "accelerate": "decelerate", "accelerates": "decelerates",
+              "accelerating": "decelerating", "accelerated": "decelerated", "acceleration": "deceleration"},
+    "approach": {"approach": "recede", "approaches": "recedes", "approaching": "receding", "approached": "receded"},
+    "pick": {"pick up": "put down", "picks up": "puts down", "picking up": "putting down", "picked up": "put down"},
+    "switch": {"turn on": "turn off", "turns on": "turns off", "turning on": "turning off",
+               "turned on": "turned off", "switch on": "switch off", "switches on": "switches off",
+               "switching on": "switching off", "switched on": "switched off"},
+    "assemble": {"assemble": "disassemble", "assembles": "disassembles", "assembling": "disassembling",
+                 "assembled": "disassembled", "assembly": "disassembly"},
+    "attach": {"attach": "detach", "attaches": "detaches", "attaching": "detaching", "attached": "detached"},
+    "fold": {"fold": "unfold", "folds": "unfolds", "folding": "unfolding", "folded": "unfolded"},
+    "dress": {"put on": "take off", "puts on": "takes off", "putting on": "taking off", "took off": "put on"},
+    "insert": {"put in": "take out", "puts in": "takes out", "putting in": "taking out", "took out": "put in"},
+    "sit": {"sit down": "stand up", "sits down": "stands up", "sitting down": "standing up", "sat down": "stood up"},
+}
+
+# Reversal, order words. A "selector" picks one of the events (two options swap); "relative" orders two named
+# events; a "locator" points at a moment, whose content under reversal the text cannot tell.
+ORDER_LEXICON = {
+    "selector": {"first": "last", "earlier": "later", "earliest": "latest"},
+    "relative": {"before": "after", "precede": "follow", "precedes": "follows", "preceding": "following",
+                 "preceded": "followed"},
+    "locator": {"start": "end", "beginning": "end", "begin": "end", "starts": "ends", "begins": "ends",
+                "started": "ended", "began": "ended", "starting": "ending"},
+}
+
+# Phrases whose words are not terms (matched first, so "right" in "right away" is not a direction).
+PLAIN_PHRASES = ("right away", "right now", "all right", "that s right", "right after", "right before")
+# "left" is the verb leave when a perfect auxiliary precedes it and a determiner follows ("has the man left the
+# room"); such a "left" is read as a plain word (its tense cannot be swapped safely).
+LEAVE_AUXILIARIES = ("has", "have", "had", "having")
+DETERMINERS = ("the", "a", "an", "his", "her", "its", "their", "this", "that")
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cues that decide whether direction words describe motion or position, and the categories.
+
+_MOTION_CUE = re.compile(
+    r"\b(mov(e|es|ed|ing|ement)|motion|go|goes|going|went|travel\w*|slid(e|es|ing)?|drift\w*|head(s|ed|ing)|"
+    r"turn(s|ed|ing)?|roll(s|ed|ing)?|fl(y|ies|ying|ew)|run(s|ning)?|ran|walk\w*|swim\w*|pan(s|ned|ning)|"
+    r"shift\w*|scroll\w*|rotat\w*|spin\w*|spun|swing\w*|driv\w*|drove|flow\w*|jump\w*|bounc\w*|"
+    r"throw\w*|threw|thrown|toss\w*|kick\w*|push\w*|pull\w*|climb\w*|lift\w*|drop\w*|fall\w*|fell|"
+    r"ris(e|es|ing)|rose|sink\w*|sank|float\w*|crawl\w*|swerv\w*|steer\w*)\b")
+_WEAK_MOTION_CUE = re.compile(r"\b(direction\w*|way)\b")  # "which way is it facing" is about position
+_STATIC_CUE = re.compile(
+    r"\b(left|right|above|below|top|bottom|front|back)\s+of\b|\b(on|at|in)\s+the\s+(left|right|top|bottom)\b|"
+    r"\b(left|right|top|bottom)\s+(hand\s+)?side\b|\bwhich\s+side\b|\bpositio\w*|\blocat(ed|ion)\b|"
+    r"\bwhere\s+(is|are)\b|\bfac(e|es|ing)\b|\bpoint(s|ed|ing)\b|\blook(s|ed|ing)\b|\bplaced\b|\bleftmost\b|"
+    r"\brightmost\b")
+_COUNT = re.compile(r"\b(how many|count|number of)\b")
+_ATTRIBUTE = re.compile(r"\b(colou?rs?|shapes?|wear\w*|cloth\w*|dressed|weather|material\w*|made of|textures?|"
+                        r"patterns?)\b")
+_ATTRIBUTE_VALUE = re.compile(r"\b(red|green|blue|yellow|orange|purple|pink|black|white|gr[ae]y|brown|cyan|"
+                              r"magenta|square|circle|triangle|star|cube|sphere|round|striped)\b")
+_ASKS_ORDER = re.compile(r"\b(order|sequence|chronolog\w*)\b")
+_ROTATION_WORDS = re.compile(r"\b(rotat\w*|spin\w*|spun|clockwise|anticlockwise|counterclockwise)\b")
+# Sequence separators in raw text; commas separate steps only when the question asks for an order.
+_SEQ_MARK = re.compile(r"\bthen\b|\bfollowed by\b|\bafter that\b|->|→|=>")
+_SEQ_SPLIT = re.compile(r"\s*(?:,|;|\band then\b|\bthen\b|\bfollowed by\b|\bafter that\b|->|→|=>)\s*")
+_STEP_ADVERB = re.compile(r"^(?:and|first|firstly|next|finally|lastly|last)\s+")
+
+_ORDER_GROUPS = set(ORDER_LEXICON)
+_CHANGE_GROUPS = set(CHANGE_LEXICON)
+_DIRECTION_GROUPS = set(MOTION_LEXICON)
+
+
+def _table(*lexicons: dict, needs_motion: bool = False) -> dict[str, tuple[str, tuple[str, ...], bool]]:
+    """word -> (group, partners, needs_motion), both directions of every pair."""
+    table: dict[str, tuple[str, tuple[str, ...], bool]] = {}
+    for lexicon in lexicons:
+        for group, pairs in lexicon.items():
+            for a, b in pairs.items():
+                for x, y in ((a, b), (b, a)):
+                    partners = table[x][1] if x in table else ()
+                    if y not in partners:
+                        table[x] = (group, partners + (y,), needs_motion)
+    return table
+
+
+_TABLES = {
+    "hflip": _table(HFLIP_LEXICON),
+    "reverse": {**_table(MOTION_LEXICON, needs_motion=True),
+                **_table({"rotation": ROTATION}, CHANGE_LEXICON, ORDER_LEXICON)},
+}
+# Every term of every transform, for canonical forms; a phrase of any table is read as one unit by all of them
+# ("has left" is not a direction even under a mirror).
+_TABLES["any"] = {**_TABLES["reverse"], **_TABLES["hflip"]}
+_PHRASES = set(PLAIN_PHRASES) | {w for w in _TABLES["any"] if " " in w}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Text machinery
+
+@dataclass(frozen=True)
+class _Term:
+    text: str
+    group: str
+    partners: tuple[str, ...]
+    resolved: bool  # False: a direction word whose motion/position sense is unknown
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[\W_]+", " ", text.lower()).split())
+
+
+def _verb_left(tokens: list[str], i: int) -> bool:
+    return (tokens[i] == "left" and i + 1 < len(tokens) and tokens[i + 1] in DETERMINERS
+            and not set(tokens[max(0, i - 4):i]).isdisjoint(LEAVE_AUXILIARIES))
+
+
+def _scan(norm_text: str, transform: str, motion: bool | None) -> list[str | _Term]:
+    """Split normalised text into plain words and terms (longest phrase first); transform: hflip | reverse | any."""
+    table, tokens, out, i = _TABLES[transform], norm_text.split(), [], 0
+    while i < len(tokens):
+        if _verb_left(tokens, i):
+            out.append("left")
+            i += 1
+            continue
+        for n in (3, 2, 1):
+            phrase = " ".join(tokens[i:i + n])
+            if i + n <= len(tokens) and (phrase in _PHRASES or phrase in table):
+                break
+        else:
+            n, phrase = 1, tokens[i]
+        entry = None if phrase in PLAIN_PHRASES else table.get(phrase)
+        if entry is None or (entry[2] and motion is False):  # a position word is unchanged by reversal
+            out.append(phrase)
+        else:
+            out.append(_Term(phrase, entry[0], entry[1], resolved=not entry[2] or motion is True))
+        i += n
+    return out
+
+
+def _terms(segments: list[str | _Term]) -> list[_Term]:
+    return [s for s in segments if isinstance(s, _Term)]
+
+
+def _swap(segments: list[str | _Term]) -> str | None:
+    """The text with every term replaced by its first partner; None when a term cannot be resolved."""
+    if not all(t.resolved for t in _terms(segments)):
+        return None
+    return " ".join(s.partners[0] if isinstance(s, _Term) else s for s in segments)
+
+
+def _canonical(norm_text: str) -> str:
+    """A form shared by synonyms: each term becomes "~" + its first partner, so "anticlockwise",
+    "counter clockwise" and "counterclockwise" (all partnered first with "clockwise") compare equal."""
+    return " ".join("~" + s.partners[0] if isinstance(s, _Term) else s for s in _scan(norm_text, "any", True))
+
+
+def _steps(text: str, asks_order: bool) -> list[str]:
+    """An ordered sequence ("A then B", or "A, B, C" when the question asks for an order) as its normalised steps;
+    anything else as one step."""
+    low = text.lower()
+    if not (_SEQ_MARK.search(low) or (asks_order and re.search(r"[,;]", low))):
+        return [_norm(text)]
+    parts = [_norm(p) for p in _SEQ_SPLIT.split(low)]
+    if len(parts) > 1 and " and " in f" {parts[-1]} " and re.search(r"[,;]", low):  # "a, b and c"
+        parts[-1:] = parts[-1].split(" and ")
+    steps = [_STEP_ADVERB.sub("", p) for p in parts]
+    return [s for s in steps if s] or [_norm(text)]
+
+
+def _motion_context(item: Item) -> bool | None:
+    """True when the item's direction words describe motion, False for position, None when the text cannot tell."""
+    text = _norm(" ".join([item.question, *(item.options or [])]))
+    static = bool(_STATIC_CUE.search(text))
+    motion = bool(_MOTION_CUE.search(text)) or (bool(_WEAK_MOTION_CUE.search(text)) and not static)
+    if motion != static:
+        return motion
+    if motion:  # "which side does it move to": both senses at once
+        return None
+    if item.category in ("moving_direction", "rotation"):
+        return True
+    if item.category in ("static_spatial", "static_attribute", "counting"):
+        return False
+    return None
+
+
+@dataclass
+class _Question:
+    asserted: list[_Term]  # terms the question asserts under the transform
+    any_terms: bool        # the question had terms at all (asserted, event names or "X or Y" alternatives)
+    asks_order: bool       # ordered steps in options are reversed by `reverse`
+
+
+def _question(item: Item, transform: str, motion: bool | None) -> _Question:
+    q = _norm(item.question)
+    terms = _terms(_scan(q, transform, motion))
+    if transform == "reverse" and _SEQ_MARK.search(item.question.lower()):
+        terms.append(_Term("then", "sequence", (), resolved=False))
+    asks_order = bool(_ASKS_ORDER.search(q))
+    any_terms = bool(terms)
+    if transform == "reverse" and (asks_order or any(t.group in _ORDER_GROUPS for t in terms)):
+        terms = [t for t in terms if t.group not in _CHANGE_GROUPS]  # event names in an order question
+    if " or " in f" {q} ":  # "growing or shrinking": alternatives offered, nothing asserted
+        present = {t.text for t in terms}
+        terms = [t for t in terms if present.isdisjoint(t.partners)]
+    return _Question(terms, any_terms, asks_order)
+
+
+def _static_under(category: str, transform: str) -> bool:
+    """Category default for text the transform cannot touch."""
+    if transform == "hflip":
+        return category != "other"  # a mirror changes only laterality; "other" may hide text or handedness
+    return category in ("static_attribute", "static_spatial", "counting")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rules per problem type: partial maps {answer on the clip: answer on the transformed clip}
+
+def _mc_rules(item: Item, transform: str) -> dict[str, str]:
+    motion = _motion_context(item)
+    q = _question(item, transform, motion)
+    letters = LETTERS[:len(item.options)]
+    steps = [_steps(o, q.asks_order) for o in item.options]
+    canon = [" then ".join(_canonical(s) for s in st) for st in steps]
+    swapped, touched = [], []
+    for st in steps:
+        if transform == "reverse":
+            st = st[::-1]
+        segs = [_scan(s, transform, motion) for s in st]
+        parts = [_swap(s) for s in segs]
+        swapped.append(None if None in parts else " then ".join(_canonical(p) for p in parts))
+        touched.append(any(_terms(s) for s in segs) or (transform == "reverse" and len(st) > 1))
+    if q.asserted:
+        if len(letters) == 2 and not any(touched) and all(t.group == "selector" for t in q.asserted):
+            return {letters[0]: letters[1], letters[1]: letters[0]}
+        return {}
+    if not q.any_terms and not any(touched):
+        return dict(zip(letters, letters)) if _static_under(categorize(item), transform) else {}
+    mapping = {}
+    for letter, text in zip(letters, swapped):
+        hits = [j for j, c in enumerate(canon) if text is not None and c == text]
+        if len(hits) == 1:
+            mapping[letter] = letters[hits[0]]
+    mapping = {a: b for a, b in mapping.items() if mapping.get(b, a) == a}  # a transform is an involution
+    if len(mapping) < len(letters):  # an untouched option keeps its place only in an option set closed under t
+        mapping = {a: b for a, b in mapping.items() if touched[LETTERS.index(a)]}
+    return mapping
+
+
+def _yes_no_rules(item: Item, transform: str) -> dict[str, str]:
+    q = _question(item, transform, _motion_context(item))
+    groups = {t.group for t in q.asserted}
+    if len(groups) == 1 and all(t.resolved for t in q.asserted) and not groups & {"locator", "sequence"}:
+        return {"yes": "no", "no": "yes"}
+    if not q.any_terms and _static_under(categorize(item), transform):
+        return {"yes": "yes", "no": "no"}
+    return {}
+
+
+def _text_rules(item: Item, transform: str, answer: str) -> str | None:
+    """Numerical and free-form answers: the answer on the transformed clip, or None."""
+    motion = _motion_context(item)
+    q = _question(item, transform, motion)
+    if q.asserted:
+        return None
+    if item.problem_type == "numerical":
+        return answer  # a count or a quantity is not changed by mirroring or reversal
+    segs = _scan(_norm(answer), transform, motion)
+    terms = _terms(segs)
+    if len(terms) == 1 and terms[0].resolved:
+        return _swap(segs)
+    if not terms and not q.any_terms and _static_under(categorize(item), transform):
+        return answer
+    return None
+
+
+def _rules(item: Item, transform: str) -> dict[str, str]:
+    """Partial rule map for a single transform (hflip | reverse)."""
+    if item.problem_type == "multiple_choice":
+        return _mc_rules(item, transform)
+    if item.problem_type == "yes_no":
+        return _yes_no_rules(item, transform)
+    cf = _text_rules(item, transform, item.answer)
+    return {} if cf is None else {item.answer: cf}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Explicit annotations
+
+def _key(item: Item, answer: str) -> str:
+    """An answer in the form the maps use: option letter, lower-case yes/no, text as given otherwise."""
+    if item.problem_type == "yes_no":
+        return answer.strip().lower()
+    if item.problem_type == "multiple_choice" and answer not in LETTERS[:len(item.options)]:
+        texts = [_norm(o) for o in item.options]
+        if _norm(answer) not in texts:
+            raise DataError(f"item '{item.id}': counterfactual answer '{answer}' is neither an option letter "
+                            f"nor an option text")
+        return LETTERS[texts.index(_norm(answer))]
+    return answer
+
+
+def _explicit(item: Item, transform: str) -> tuple[str, str | None] | None:
+    annotation = item.counterfactual or {}
+    for name in annotation:
+        if name not in TRANSFORMS:
+            raise DataError(f"item '{item.id}': counterfactual annotation for unknown transform '{name}' "
+                            f"(expected {', '.join(TRANSFORMS)})")
+    entry = annotation.get(transform)
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or ("relation" not in entry and "answer" not in entry):
+        raise DataError(f"item '{item.id}': counterfactual['{transform}'] must be an object with 'relation' "
+                        f"and/or 'answer'")
+    original = _key(item, item.answer)
+    answer = None if entry.get("answer") is None else _key(item, str(entry["answer"]))
+    rel = entry.get("relation") or ("same" if answer == original else "change")
+    if rel not in RELATIONS:
+        raise DataError(f"item '{item.id}': counterfactual['{transform}'] relation '{rel}' is not one of "
+                        f"{', '.join(RELATIONS)}")
+    if answer is not None and rel != "unknown" and (rel == "same") != (answer == original):
+        raise DataError(f"item '{item.id}': counterfactual['{transform}'] says '{rel}' but gives answer '{answer}' "
+                        f"for original answer '{original}'")
+    if rel == "same":
+        return "same", original
+    if rel == "change" and answer is None:
+        others = [k for k in (_keys(item) or ()) if k != original]
+        answer = others[0] if len(others) == 1 else None  # a binary question has one other answer
+    return rel, answer if rel == "change" else None
+
+
+def _keys(item: Item) -> tuple[str, ...] | None:
+    if item.problem_type == "multiple_choice":
+        return tuple(LETTERS[:len(item.options)])
+    return ("yes", "no") if item.problem_type == "yes_no" else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Public API
+
+def categorize(item: Item) -> str:
+    """The item's category: `item.category` when it is one of CATEGORIES, else from the question and options."""
+    if item.category in CATEGORIES:
+        return item.category
+    q = _norm(item.question)
+    if item.problem_type == "numerical" or _COUNT.search(q):
+        return "counting"
+    if _ATTRIBUTE.search(q):
+        return "static_attribute"
+    free_answer = [item.answer] if item.problem_type == "free_form" else []
+    text = _norm(" ".join([item.question, *(item.options or []), *free_answer]))
+    groups = {t.group for t in _terms(_scan(text, "reverse", True))}
+    asks_order = bool(_ASKS_ORDER.search(q))
+    if asks_order or groups & _ORDER_GROUPS or any(len(_steps(o, False)) > 1 for o in item.options or ()):
+        return "event_sequence"
+    if _ROTATION_WORDS.search(text):
+        return "rotation"
+    motion = _motion_context(item)
+    if motion and (groups & _DIRECTION_GROUPS or _WEAK_MOTION_CUE.search(q)):  # "which way does it move"
+        return "moving_direction"
+    if groups & _CHANGE_GROUPS:
+        return "reversible_dynamics"
+    if (groups & _DIRECTION_GROUPS and motion is False) or _STATIC_CUE.search(text):
+        return "static_spatial"
+    if _ATTRIBUTE_VALUE.search(q):
+        return "static_attribute"
+    return "other"
+
+
+def relation(item: Item, transform: str) -> tuple[str, str | None]:
+    """(relation, counterfactual answer) of `item` under `transform`: ("change" | "same", the correct answer on
+    the transformed clip: option letter, yes/no, number or text), or ("unknown", None)."""
+    if transform not in TRANSFORMS:
+        raise ValueError(f"unknown transform '{transform}' (expected one of {', '.join(TRANSFORMS)})")
+    explicit = _explicit(item, transform)
+    if explicit is not None:
+        return explicit
+    original = _key(item, item.answer)
+    if transform == "hflip+reverse":
+        h, r = relation(item, "hflip"), relation(item, "reverse")
+        if "unknown" in (h[0], r[0]):
+            return "unknown", None
+        if h[0] == "same":
+            return r
+        if r[0] == "same":
+            return h
+        # both change: follow the hflip answer through the reverse rules (or the other way round; they commute)
+        cf = _after(item, "reverse", h[1]) or _after(item, "hflip", r[1])
+    else:
+        cf = _rules(item, transform).get(original)
+    if cf is None:
+        return "unknown", None
+    same = _canonical(_norm(cf)) == _canonical(_norm(original)) if item.problem_type == "free_form" else cf == original
+    return ("same" if same else "change"), cf
+
+
+def _after(item: Item, transform: str, answer: str) -> str | None:
+    """The rule-based answer on the transformed clip given that `answer` is correct on the untransformed one."""
+    if item.problem_type in ("numerical", "free_form"):
+        return _text_rules(item, transform, answer)
+    return _rules(item, transform).get(answer)
+
+
+def option_map(item: Item, transform: str) -> dict[str, str] | None:
+    """Where every answer goes under `transform`: option letter -> letter for multiple choice, {"yes": .., "no": ..}
+    for yes/no; None when any of them cannot be mapped, and for numerical and free-form items."""
+    keys = _keys(item)
+    if keys is None:
+        return None
+    explicit = _explicit(item, transform)
+    if transform == "hflip+reverse" and explicit is None:
+        h, r = option_map(item, "hflip"), option_map(item, "reverse")
+        return None if h is None or r is None else {k: r[h[k]] for k in keys}
+    if transform == "hflip+reverse":
+        h, r = _rules(item, "hflip"), _rules(item, "reverse")
+        mapping = {k: r[h[k]] for k in keys if h.get(k) in r}
+    else:
+        mapping = _rules(item, transform)
+    if explicit is not None:
+        rel, cf = explicit
+        if cf is None:
+            return None
+        original = _key(item, item.answer)
+        forced = {original: cf, cf: original}  # transforms are involutions
+        if len(keys) == 2:
+            forced.update({k: k if rel == "same" else original for k in keys if k not in forced})
+        if any(mapping.get(k, v) != v for k, v in forced.items()):
+            mapping = {}  # the rules disagree with the annotation: trust the annotation alone
+        mapping = {**mapping, **forced}
+    return mapping if set(mapping) == set(keys) else None
+
+
+def choose_transform(item: Item) -> str | None:
+    """The counterfactual branch for training and bench twins: a transform that changes the answer (reverse first:
+    temporal sensitivity is the point), else hflip as an invariance twin when its relation is "same", else None."""
+    reverse, hflip = relation(item, "reverse")[0], relation(item, "hflip")[0]
+    if reverse == "change":
+        return "reverse"
+    if hflip in ("change", "same"):
+        return "hflip"
+    return None
+
+
+def route(item: Item) -> dict:
+    row = {"id": item.id, "category": categorize(item)}
+    for t in TRANSFORMS:
+        rel, answer = relation(item, t)
+        row[t] = {"relation": rel, "answer": answer}
+    row["transform"] = choose_transform(item)
+    return row
+
+
+def route_file(path) -> Iterator[dict]:
+    """Route every item of an items JSONL file (what `crpo route FILE` prints)."""
+    for item in load_items(path):
+        try:
+            yield route(item)
+        except DataError as e:
+            raise DataError(f"{path}: {e}") from None
