@@ -1,0 +1,195 @@
+"""`VideoLM`: one Qwen-VL video model (Qwen3-VL or Qwen2.5-VL) behind the five calls RL and evaluation need.
+
+    lm = VideoLM.load("runs/tiny-qwen3vl")
+    inputs = lm.encode([lm.prompt(q) for q in questions], clips, max_prompt_length=2048, ids=item_ids)
+    inputs = lm.repeat(inputs, 8)                        # G rollouts per prompt share one processor call
+    ids, mask, texts = lm.generate(inputs, max_new_tokens=64, temperature=1.0)
+    logp = lm.logprobs(inputs, ids, mask)               # [B, T], differentiable, 0 where mask is 0
+
+Layout: prompts are LEFT-padded `[B, P]`, completions RIGHT-padded `[B, T]`, so `concat(prompt, completion)` is
+the sequence that generation produced, token for token, and one forward scores it. Vision tokens are never
+truncated: a prompt over the limit is an error naming the item.
+
+Family details handled here:
+- frames arrive already sampled (crpo.video): the processor gets `do_sample_frames=False` and the clip's
+  metadata, whose frame indices are ascending for every transform, so a reversed or shuffled clip gets the same
+  prompt text (Qwen3-VL writes `<t seconds>` per temporal patch) as the original.
+- Qwen3-VL under transformers 5.x replaces only `<|video_pad|>`, so the chat template's
+  `<|vision_start|><|video_pad|><|vision_end|>` would wrap the per-frame `<t><|vision_start|>...<|vision_end|>`
+  blocks in a second, stray pair; we collapse the wrapper first to get the layout Qwen3-VL was trained on.
+- Qwen2.5-VL: `second_per_grid_ts` is the time spanned by one temporal patch, from the clip's frame indices.
+- `mm_token_type_ids` (video tokens = 2) go to generate and forward: M-RoPE positions are computed from them.
+- Decoding ignores the checkpoint's sampling defaults (hub Qwen configs ship top_k / repetition_penalty, which
+  would make the sampled policy differ from the one `logprobs` scores): only its eos ids are used.
+"""
+from __future__ import annotations
+
+import torch
+
+from crpo.batching import take_rows
+
+FAMILIES = ("qwen3_vl", "qwen2_5_vl")
+# generate() fills every field we leave unset from the checkpoint's generation_config (hub Qwen configs set top_k,
+# top_p, temperature, repetition_penalty): pin the logits-changing ones to neutral so that the sampled policy is
+# the one `logprobs` scores. Sampling adds top_k=0 (the library default would be 50).
+NEUTRAL_DECODING = dict(repetition_penalty=1.0, no_repeat_ngram_size=0, min_new_tokens=0)
+VIDEO_WRAPPER = "<|vision_start|><|video_pad|><|vision_end|>"
+END_OF_TURN = "<|im_end|>"
+
+
+def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits)[ids] in fp32: logits [B, T, V], ids [B, T] -> [B, T].
+
+    One row at a time, so the fp32 copy is [T, V] rather than [B, T, V] (152k-token vocabularies in bf16).
+    """
+    rows = []
+    for row_logits, row_ids in zip(logits, ids):
+        row = row_logits.float()
+        rows.append(row.gather(-1, row_ids[:, None]).squeeze(-1) - row.logsumexp(-1))
+    return torch.stack(rows)
+
+
+def stop_mask(ids: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:
+    """1 up to and including the first stop token of each row, 0 after it; all ones for a row with none. [B, T]."""
+    is_stop = torch.isin(ids, torch.as_tensor(stop_ids, device=ids.device))
+    after_stop = (is_stop.cumsum(-1) - is_stop.long()) > 0  # a stop token strictly earlier in the row
+    return (~after_stop).long()
+
+
+class VideoLM:
+    """A Qwen-VL model and its processor; see the module docstring for the tensor layout."""
+
+    def __init__(self, model, processor):
+        self.family = model.config.model_type
+        if self.family not in FAMILIES:
+            raise ValueError(f"model type '{self.family}' is not supported (expected one of {', '.join(FAMILIES)})")
+        self.model, self.processor, self.tokenizer = model, processor, processor.tokenizer
+        self.tokenizer.padding_side = "left"  # batched generation appends on the right of every row
+        self.pad_id = self.tokenizer.pad_token_id
+        if self.pad_id is None:
+            raise ValueError(f"{model.name_or_path}: the tokenizer has no pad token (Qwen's is <|endoftext|>)")
+        eos = model.generation_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        self.stop_ids = sorted(set(eos) | {self.tokenizer.convert_tokens_to_ids(END_OF_TURN)})
+
+    @classmethod
+    def load(cls, path, dtype="float32", device="cpu", attn_implementation="sdpa") -> "VideoLM":
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
+        return cls(model.to(device), AutoProcessor.from_pretrained(path))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def prompt(self, question: str, system: str | None = None) -> str:
+        """Chat-template text of one user turn (the video, then `question`) ready for the assistant's answer."""
+        messages = [{"role": "system", "content": system}] if system is not None else []
+        messages.append({"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]})
+        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def encode(self, prompts: list[str], clips: list, max_prompt_length: int | None = None,
+               ids: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """Processor inputs for one video per prompt, left-padded, on the model's device.
+
+        Keys: input_ids, attention_mask, mm_token_type_ids [B, P]; pixel_values_videos [sum of patches, D];
+        video_grid_thw [B, 3]; second_per_grid_ts [B] for Qwen2.5-VL.
+        """
+        if len(prompts) != len(clips):
+            raise ValueError(f"encode: {len(prompts)} prompts but {len(clips)} clips")
+        if self.family == "qwen3_vl":
+            prompts = [p.replace(VIDEO_WRAPPER, "<|video_pad|>") for p in prompts]
+        inputs = self.processor(text=list(prompts), videos=[c.frames for c in clips],
+                                video_metadata=[c.video_metadata() for c in clips], do_sample_frames=False,
+                                padding=True, return_tensors="pt")
+        inputs = dict(inputs)
+        if "second_per_grid_ts" in inputs:
+            temporal_patch = self.processor.video_processor.temporal_patch_size
+            inputs["second_per_grid_ts"] = torch.tensor([temporal_patch * seconds_per_frame(c) for c in clips])
+        if max_prompt_length is not None:
+            for i, n in enumerate(inputs["attention_mask"].sum(-1).tolist()):
+                if n > max_prompt_length:
+                    name = ids[i] if ids is not None else f"#{i} of the batch"
+                    raise ValueError(f"item {name}: prompt is {n} tokens with its video, over max_prompt_length="
+                                     f"{max_prompt_length}; vision tokens are never truncated: use fewer frames or "
+                                     "pixels, or raise max_prompt_length")
+        dtype = next(self.model.parameters()).dtype
+        return {k: v.to(self.device, dtype=dtype if k == "pixel_values_videos" else None) for k, v in inputs.items()}
+
+    def repeat(self, inputs: dict, n: int) -> dict:
+        """Every row repeated n times consecutively (row i -> rows i*n .. i*n+n-1), video patches included."""
+        return take_rows(inputs, [i for i in range(inputs["input_ids"].shape[0]) for _ in range(n)])
+
+    @torch.no_grad()
+    def generate(self, inputs: dict, max_new_tokens: int, do_sample: bool = True, temperature: float = 1.0,
+                 top_p: float = 1.0, **generate_kwargs) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """Sample (or greedily decode) completions.
+
+        Returns completion_ids [B, T] right-padded with the pad id, completion_mask [B, T] (1 up to and including
+        the first end-of-turn / EOS token) and the decoded texts (special tokens skipped). Extra keyword
+        arguments (e.g. logits_processor) go to `model.generate`.
+        """
+        from transformers import GenerationConfig
+
+        sampling = dict(temperature=temperature, top_p=top_p, top_k=0, typical_p=1.0) if do_sample else {}
+        config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=do_sample, eos_token_id=self.stop_ids,
+                                  pad_token_id=self.pad_id, bos_token_id=None, **NEUTRAL_DECODING, **sampling)
+        sequences = self.model.generate(**inputs, generation_config=config, **generate_kwargs)
+        ids = sequences[:, inputs["input_ids"].shape[1]:]
+        mask = stop_mask(ids, self.stop_ids)
+        ids = ids.masked_fill(mask == 0, self.pad_id)
+        texts = self.tokenizer.batch_decode([row[:m.sum()] for row, m in zip(ids, mask)], skip_special_tokens=True)
+        return ids, mask, texts
+
+    def join(self, inputs: dict, completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> dict:
+        """Model inputs for prompt + completion: [B, P + T] sequences with the prompt's visual inputs."""
+        joined = dict(inputs)
+        joined["input_ids"] = torch.cat([inputs["input_ids"], completion_ids], dim=1)
+        prompt_mask = inputs["attention_mask"]
+        joined["attention_mask"] = torch.cat([prompt_mask, completion_mask.to(prompt_mask)], dim=1)
+        if "mm_token_type_ids" in inputs:  # completion tokens are text (type 0)
+            types = inputs["mm_token_type_ids"]
+            joined["mm_token_type_ids"] = torch.cat([types, types.new_zeros(completion_ids.shape)], dim=1)
+        return joined
+
+    def logprobs(self, inputs: dict, completion_ids: torch.Tensor, completion_mask: torch.Tensor,
+                 model=None) -> torch.Tensor:
+        """Per-token log-probabilities [B, T] of the completion under `model`, 0 where the mask is 0.
+
+        `model` defaults to self.model; pass the DDP/peft-wrapped policy for the loss, or a reference model. One
+        forward over prompt + completion with the prompt's video; logits only at the completion positions.
+        """
+        model = self.model if model is None else model
+        t = completion_ids.shape[1]
+        # Prompts are left-padded, so every row's completion starts at column P: logits_to_keep=t+1 keeps columns
+        # P-1 .. P+T-1 of all rows, column j predicts token j+1, and the last one is dropped.
+        logits = model(**self.join(inputs, completion_ids, completion_mask), logits_to_keep=t + 1,
+                       use_cache=False).logits[:, :-1]
+        return token_logprobs(logits, completion_ids).masked_fill(completion_mask == 0, 0.0)
+
+    def supervised_inputs(self, prompts: list[str], clips: list, targets: list[str],
+                          max_prompt_length: int | None = None, ids: list[str] | None = None) -> dict:
+        """Inputs with `labels` for a supervised warm start: prompt + target + <|im_end|>, labels -100 except on
+        the target tokens and the end of turn. Same token layout as a rollout (target tokenised on its own)."""
+        inputs = self.encode(prompts, clips, max_prompt_length=max_prompt_length, ids=ids)
+        rows = [self.tokenizer(t + END_OF_TURN, add_special_tokens=False)["input_ids"] for t in targets]
+        width = max(len(r) for r in rows)
+        target_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        target_mask = torch.zeros_like(target_ids)
+        for i, row in enumerate(rows):
+            target_ids[i, :len(row)], target_mask[i, :len(row)] = torch.tensor(row), 1
+        target_ids, target_mask = target_ids.to(self.device), target_mask.to(self.device)
+        joined = self.join(inputs, target_ids, target_mask)
+        prompt_labels = torch.full_like(inputs["input_ids"], -100)
+        joined["labels"] = torch.cat([prompt_labels, target_ids.masked_fill(target_mask == 0, -100)], dim=1)
+        return joined
+
+
+def seconds_per_frame(clip) -> float:
+    """Mean time between the clip's sampled frames, from its (ascending) source frame indices."""
+    indices = clip.video_metadata()["frames_indices"]
+    if len(indices) < 2 or indices[-1] == indices[0]:
+        return 1.0 / clip.fps
+    return (indices[-1] - indices[0]) / ((len(indices) - 1) * clip.fps)
