@@ -1,0 +1,184 @@
+"""Score predictions without a model: DyBench metrics (Acc, P-Acc, sensitivity) and the `crpo score` dispatch.
+
+    crpo score --format dybench --data bench.jsonl --predictions predictions.jsonl
+
+prints `score_file(fmt, data, predictions)` as one JSON object. The peer formats (timeblind, vinoground,
+tempcompass, mvbench) live in one file each and reproduce their benchmark's official scoring.
+
+Our predictions file is JSONL, one row per item: {"id": ..., "output": raw model text} (the answer is extracted with
+`crpo.rewards.extract_answer`, as in training) or {"id": ..., "answer": already extracted answer, null when the
+output could not be parsed}. The file is append-only (a resumed evaluation appends), so a later row for the same id
+wins. A missing or unparseable prediction counts wrong.
+
+DyBench metrics (all fractions in [0, 1]; null where the denominator is 0):
+- acc            item accuracy.
+- p_acc          pair accuracy: a pair (the items sharing a pair_id) counts only when both of its items are right, so a
+                 model that gives one fixed answer to a dynamic pair, whose two gold answers differ, cannot score.
+- p_acc_dynamic / p_acc_static: P-Acc over dynamic pairs (gold answers differ) and static pairs (gold answers equal).
+- static_acc     item accuracy on the static categories (STATIC_CATEGORIES): does the model still see the scene?
+- dynamic_change_rate  fraction of dynamic pairs whose two predicted answers differ (sensitivity to the change);
+- static_keep_rate     fraction of static pairs whose two predicted answers agree (invariance).
+                 A pair with a missing or unparseable answer counts as neither changed nor kept.
+- per_category   {category: {items, pairs, acc, p_acc}}; a pair's category is that of its first item.
+"""
+from __future__ import annotations
+
+import math
+
+from crpo.data import DataError, Item, load_items, read_jsonl
+
+STATIC_CATEGORIES = ("static_attribute", "static_spatial", "counting")
+
+
+def read_predictions(path) -> dict[str, dict]:
+    """Our predictions JSONL -> {id: row}; a later row for the same id wins (resumed runs append)."""
+    rows = {}
+    for lineno, row in read_jsonl(path):
+        where = f"{path}:{lineno}"
+        if not isinstance(row, dict) or row.get("id") in (None, ""):
+            raise DataError(f"{where}: prediction row has no 'id'")
+        if "output" not in row and "answer" not in row:
+            raise DataError(f"{where}: prediction '{row['id']}' has neither 'output' nor 'answer'")
+        rows[str(row["id"])] = row
+    return rows
+
+
+def predicted_answer(item: Item, row: dict | None) -> str | None:
+    """The answer a prediction row gives for `item`: its 'answer' field if present, else extracted from 'output'."""
+    if row is None:
+        return None
+    if "answer" in row:
+        return None if row["answer"] is None else str(row["answer"])
+    from crpo.rewards import extract_answer  # lazy: rewards is only needed for raw outputs
+    return extract_answer(row.get("output") or "", item.problem_type, item.options)
+
+
+def canonical(problem_type: str, answer) -> str | None:
+    """The comparable form `crpo.rewards.extract_answer` gives (letter upper-case, yes/no lower-case, numbers in
+    canonical text, free text normalised), applied to gold answers and to given 'answer' fields; None if unusable."""
+    from crpo.rewards import format_number, normalize_text
+    if answer is None or not str(answer).strip():
+        return None
+    text = str(answer).strip()
+    if problem_type == "multiple_choice":
+        return text.upper()
+    if problem_type == "yes_no":
+        return text.lower()
+    if problem_type == "numerical":
+        try:
+            value = float(text.replace(",", ""))
+        except ValueError:
+            return None
+        return format_number(value) if math.isfinite(value) else None
+    return normalize_text(text) or None
+
+
+def _frac(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def pairs_of(items: list[Item]) -> dict[str, list[Item]]:
+    """Group items by pair_id (file order kept); a pair must hold exactly two items."""
+    groups: dict[str, list[Item]] = {}
+    for it in items:
+        if it.pair_id is not None:
+            groups.setdefault(it.pair_id, []).append(it)
+    for pid, group in groups.items():
+        if len(group) != 2:
+            raise DataError(f"pair '{pid}' has {len(group)} items (expected 2: {', '.join(i.id for i in group)})")
+    return groups
+
+
+def dybench_metrics(items: list[Item], answers: dict[str, str | None]) -> dict:
+    """DyBench metrics from items and predicted answers {item id: answer or None}; see the module docstring."""
+    seen = set()
+    for it in items:
+        if it.id in seen:
+            raise DataError(f"duplicate item id '{it.id}' in the benchmark")
+        seen.add(it.id)
+    pred = {it.id: canonical(it.problem_type, answers.get(it.id)) for it in items}
+    right = {it.id: pred[it.id] is not None and pred[it.id] == canonical(it.problem_type, it.answer) for it in items}
+    pairs = pairs_of(items)
+
+    def cat(it: Item) -> str:
+        return it.category or "uncategorized"
+
+    per_cat: dict[str, dict] = {}
+    for it in items:
+        c = per_cat.setdefault(cat(it), {"items": 0, "right": 0, "pairs": 0, "pairs_right": 0})
+        c["items"] += 1
+        c["right"] += right[it.id]
+    dyn = {"n": 0, "right": 0, "changed": 0}
+    sta = {"n": 0, "right": 0, "kept": 0}
+    for a, b in pairs.values():
+        both = right[a.id] and right[b.id]
+        c = per_cat[cat(a)]
+        c["pairs"] += 1
+        c["pairs_right"] += both
+        dynamic = canonical(a.problem_type, a.answer) != canonical(b.problem_type, b.answer)
+        answered = pred[a.id] is not None and pred[b.id] is not None
+        group = dyn if dynamic else sta
+        group["n"] += 1
+        group["right"] += both
+        if dynamic:
+            dyn["changed"] += answered and pred[a.id] != pred[b.id]
+        else:
+            sta["kept"] += answered and pred[a.id] == pred[b.id]
+
+    static_items = [it for it in items if it.category in STATIC_CATEGORIES]
+    return {
+        "items": len(items),
+        "pairs": len(pairs),
+        "missing": sum(answers.get(it.id) is None for it in items),
+        "acc": _frac(sum(right.values()), len(items)),
+        "p_acc": _frac(dyn["right"] + sta["right"], len(pairs)),
+        "p_acc_dynamic": _frac(dyn["right"], dyn["n"]),
+        "p_acc_static": _frac(sta["right"], sta["n"]),
+        "static_acc": _frac(sum(right[it.id] for it in static_items), len(static_items)),
+        "dynamic_pairs": dyn["n"],
+        "static_pairs": sta["n"],
+        "dynamic_change_rate": _frac(dyn["changed"], dyn["n"]),
+        "static_keep_rate": _frac(sta["kept"], sta["n"]),
+        "per_category": {
+            name: {"items": c["items"], "pairs": c["pairs"], "acc": _frac(c["right"], c["items"]),
+                   "p_acc": _frac(c["pairs_right"], c["pairs"])}
+            for name, c in sorted(per_cat.items())
+        },
+    }
+
+
+def answers_for(items: list[Item], predictions: dict[str, dict], where="predictions") -> dict[str, str | None]:
+    """{item id: predicted answer or None} for every item; prediction ids that match no item are an error."""
+    ids = {it.id for it in items}
+    unknown = [pid for pid in predictions if pid not in ids]
+    if unknown:
+        raise DataError(f"{where}: {len(unknown)} prediction id(s) match no benchmark item, e.g. '{unknown[0]}'")
+    return {it.id: predicted_answer(it, predictions.get(it.id)) for it in items}
+
+
+def score_dybench(data, predictions) -> dict:
+    items = load_items(data)
+    answers = answers_for(items, read_predictions(predictions), predictions)
+    try:
+        return dybench_metrics(items, answers)
+    except DataError as e:
+        raise DataError(f"{data}: {e}") from None
+
+
+def score_file(fmt: str, data, predictions) -> dict:
+    """Metrics of one predictions file against one benchmark file, for `crpo score`."""
+    if fmt == "dybench":
+        return score_dybench(data, predictions)
+    if fmt == "timeblind":
+        from crpo.bench.timeblind import score_timeblind
+        return score_timeblind(data, predictions)
+    if fmt == "vinoground":
+        from crpo.bench.vinoground import score_vinoground
+        return score_vinoground(data, predictions)
+    if fmt == "tempcompass":
+        from crpo.bench.tempcompass import score_tempcompass
+        return score_tempcompass(data, predictions)
+    if fmt == "mvbench":
+        from crpo.bench.mvbench import score_mvbench
+        return score_mvbench(data, predictions)
+    raise DataError(f"unknown benchmark format '{fmt}' (expected dybench, timeblind, vinoground, tempcompass, mvbench)")
