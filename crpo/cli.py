@@ -19,7 +19,8 @@ def _synth(a):
     from crpo.synth import generate
     generate(out=a.out, train=a.train, bench_pairs=a.bench_pairs, bias=a.bias, seed=a.seed, preview=a.preview,
              num_frames=a.num_frames, size=a.size, object_size=a.object_size, speed=a.speed,
-             categories=a.categories.split(",") if a.categories else None)
+             categories=a.categories.split(",") if a.categories else None,
+             kinds=a.kinds.split(",") if a.kinds else None)
 
 
 def _route(a):
@@ -102,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--object-size", type=int, default=32, help="side of the textured object in pixels")
     s.add_argument("--speed", type=float, default=3.0, help="motion in pixels per frame")
     s.add_argument("--categories", default=None, help="comma-separated categories to draw (default: all)")
+    s.add_argument("--kinds", default=None, help="comma-separated kinds of scene to keep within those categories "
+                   "(stripes, checks, pinwheel, grow, fill, fade, appear, recolour, colour, shape, count, relative, side)")
     s.set_defaults(func=_synth)
 
     s = sub.add_parser("route", help="print the counterfactual relation and answer of every item (never opens videos)")

@@ -30,7 +30,7 @@ class SFTConfig:
     num_frames: int = _help("frames sampled per clip (even)", 8)
     max_pixels: int = _help("per-frame pixel budget when decoding (0 = keep the source size)", 0)
     answer_format: str = _help("think | answer: the target completion's template", "answer")
-    loss_on: str = _help("answer: only the answer tokens are supervised; all: every completion token", "answer")
+    loss_on: str = _help("all: every completion token (format and answer); answer: only the answer tokens", "all")
     batch_size: int = _help("items per optimizer step", 16)
     max_steps: int = _help("optimizer steps", 30)
     learning_rate: float = _help("AdamW learning rate", 1e-3)
@@ -68,7 +68,6 @@ def target_ids(tokenizer, answer: str, answer_format: str, loss_on: str) -> tupl
 
 
 def sft(cfg: SFTConfig) -> Path:
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
     from transformers import get_scheduler
@@ -77,12 +76,12 @@ def sft(cfg: SFTConfig) -> Path:
     from crpo.counterfactual import counterfactual
     from crpo.models import VideoLM
     from crpo.prompts import question_text
-    from crpo.trainer import prepare_policy, step_items
+    from crpo.trainer import make_accelerator, prepare_policy, step_items
     from crpo.video import load_clip
 
     if cfg.loss_on not in ("answer", "all"):
         raise DataError(f"loss_on must be 'answer' or 'all', got '{cfg.loss_on}'")
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
     items = load_items(cfg.train_data)
@@ -101,6 +100,10 @@ def sft(cfg: SFTConfig) -> Path:
     pad = adapter.tokenizer.pad_token_id
     bar = tqdm(total=cfg.max_steps, initial=start, desc="sft", disable=not accelerator.is_main_process)
     out.mkdir(parents=True, exist_ok=True)
+    metrics = out / "metrics.jsonl"
+    if accelerator.is_main_process and metrics.exists():  # drop rows past the checkpoint: one row per step
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+        metrics.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= start))
     for step in range(start, cfg.max_steps):
         t0 = time.perf_counter()
         batch = [items[i] for i in step_items(len(items), cfg.batch_size, step, cfg.seed)[rank::world]]
@@ -128,13 +131,13 @@ def sft(cfg: SFTConfig) -> Path:
         optimizer.zero_grad(set_to_none=True)
         loss_all = accelerator.reduce(loss.detach(), reduction="mean").item()
         if accelerator.is_main_process:
-            with open(out / "metrics.jsonl", "a") as f:
+            with open(metrics, "a") as f:
                 f.write(json.dumps({"step": step + 1, "loss": loss_all, "lr": scheduler.get_last_lr()[0],
                                     "seconds": time.perf_counter() - t0}) + "\n")
             bar.set_postfix_str(f"loss {loss_all:.3f}")
             bar.update(1)
         if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and step + 1 < cfg.max_steps:
-            save_checkpoint(accelerator, out, step + 1)
+            save_checkpoint(accelerator, out, step + 1, model=model, processor=adapter.processor)
     bar.close()
-    save_checkpoint(accelerator, out, cfg.max_steps)
+    save_checkpoint(accelerator, out, cfg.max_steps, model=model, processor=adapter.processor)
     return save_final(accelerator, model, adapter.processor, out)

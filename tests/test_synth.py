@@ -242,7 +242,7 @@ def read_answer(item, frames) -> str:
     kind, truth = item.extra["kind"], item.extra["truth"]
     dev = _deviation(frames)
     mask = dev > 60
-    if kind in ("stripes", "checks"):
+    if kind in ("stripes", "checks", "slide"):
         dx, dy = _centroid(mask[-1]) - _centroid(mask[0])
         return ("right" if dx > 0 else "left") if abs(dx) > abs(dy) else ("down" if dy > 0 else "up")
     if kind == "pinwheel":

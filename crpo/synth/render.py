@@ -195,6 +195,6 @@ def _static(frames, scene, cfg):
     frames[1:] = frames[0]
 
 
-_DRAW = {"stripes": _moving, "checks": _moving, "pinwheel": _pinwheel, "grow": _grow, "fill": _fill, "fade": _fade,
+_DRAW = {"stripes": _moving, "checks": _moving, "slide": _moving, "pinwheel": _pinwheel, "grow": _grow, "fill": _fill, "fade": _fade,
          "appear": _appear, "recolour": _recolour, "colour": _static, "shape": _static, "count": _static,
          "relative": _static, "side": _static}

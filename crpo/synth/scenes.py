@@ -32,7 +32,7 @@ CATEGORIES = ("moving_direction", "rotation", "reversible_dynamics", "event_sequ
               "static_spatial")
 DYNAMIC = frozenset(CATEGORIES[:4])
 KINDS = {
-    "moving_direction": ("stripes", "checks"),
+    "moving_direction": ("stripes", "checks", "slide"),
     "rotation": ("pinwheel",),
     "reversible_dynamics": ("grow", "fill", "fade"),
     "event_sequence": ("appear", "recolour"),
@@ -87,7 +87,7 @@ class Scene:
         return self.options.index(self.answer) if self.options else None
 
 
-_ANSWER_KEY = {"stripes": "direction", "checks": "direction", "pinwheel": "rotation", "grow": "change",
+_ANSWER_KEY = {"stripes": "direction", "checks": "direction", "slide": "direction", "pinwheel": "rotation", "grow": "change",
                "fill": "change", "fade": "change", "appear": "first", "recolour": "first", "colour": "colour",
                "shape": "shape", "side": "side"}
 
@@ -131,7 +131,7 @@ def twin_transform(scene: Scene) -> str:
 
 def num_answers(category: str, kind: str) -> int:
     """How many distinct answers a (category, kind) has: what balancing and priors cycle over."""
-    return {"stripes": 4, "checks": 4, "colour": 4, "shape": len(SHAPES), "count": MAX_COUNT}.get(kind, 2)
+    return {"stripes": 4, "checks": 4, "slide": 2, "colour": 4, "shape": len(SHAPES), "count": MAX_COUNT}.get(kind, 2)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -153,7 +153,9 @@ def _texture(rng: np.random.Generator, cfg: Config, texture: str | None = None) 
 
 
 def _moving(category, kind, rng, cfg, answer, colour):
-    direction = DIRECTIONS[answer]
+    # "slide" is the two-way (left/right) version of "checks": the easiest motion for a tiny model to learn.
+    options = DIRECTIONS[:2] if kind == "slide" else DIRECTIONS
+    direction = options[answer]
     o, s = cfg.object_size, cfg.size
     travel = int(round(cfg.speed * (cfg.num_frames - 1)))
     start = int(rng.integers(0, s - o - travel + 1))
@@ -161,9 +163,9 @@ def _moving(category, kind, rng, cfg, answer, colour):
         start += travel
     across = int(rng.integers(0, s - o + 1))
     # Stripe orientation is drawn independently of the direction: it must not give the axis away.
-    tex = _texture(rng, cfg, kind)
+    tex = _texture(rng, cfg, "checks" if kind == "slide" else kind)
     question = "Which way do the stripes move?" if kind == "stripes" else "Which way does the checkered square move?"
-    return Scene(category, kind, question, DIRECTIONS, "multiple_choice", colour, {"direction": direction},
+    return Scene(category, kind, question, options, "multiple_choice", colour, {"direction": direction},
                  {"start": start, "across": across, **tex})
 
 
@@ -262,6 +264,6 @@ def _spatial(category, kind, rng, cfg, answer, colour):
                  {"left": left, "right": right, "subject": subject}, params)
 
 
-_SAMPLERS = {"stripes": _moving, "checks": _moving, "pinwheel": _pinwheel, "grow": _reversible,
+_SAMPLERS = {"stripes": _moving, "checks": _moving, "slide": _moving, "pinwheel": _pinwheel, "grow": _reversible,
              "fill": _reversible, "fade": _reversible, "appear": _event, "recolour": _event,
              "colour": _attribute, "shape": _attribute, "count": _attribute, "relative": _spatial, "side": _spatial}

@@ -35,24 +35,30 @@ _TRAIN, _BENCH = 0, 1  # split ids in the per-item seeds
 
 def generate(out, train: int = 200, bench_pairs: int = 100, bias: float = 0.9, seed: int = 0, preview: bool = False,
              num_frames: int = 8, size: int = 64, object_size: int = 32, speed: float = 3.0,
-             categories: list[str] | None = None) -> None:
-    """Write OUT/train.jsonl, OUT/bench.jsonl, their videos, and OUT/preview.png when `preview`."""
+             categories: list[str] | None = None, kinds: list[str] | None = None) -> None:
+    """Write OUT/train.jsonl, OUT/bench.jsonl, their videos, and OUT/preview.png when `preview`.
+
+    `kinds` (e.g. ["checks", "colour"]) keeps only those kinds of scene within the chosen categories.
+    """
     cfg = Config(num_frames=num_frames, size=size, object_size=object_size, speed=speed)
     categories = tuple(categories or CATEGORIES)
     _check(cfg, bias, categories, train, bench_pairs)
+    kinds_of = {c: tuple(k for k in KINDS[c] if not kinds or k in kinds) for c in categories}
+    if empty := [c for c, ks in kinds_of.items() if not ks]:
+        raise DataError(f"crpo synth: no kind of {', '.join(empty)} among --kinds {','.join(kinds)}")
     out = Path(out)
     for split in ("train", "bench"):
         (out / "videos" / split).mkdir(parents=True, exist_ok=True)
     train_items, bench_items, shown = [], [], {}
     with tqdm(total=train + 2 * bench_pairs, desc="crpo synth", unit="clip") as bar:
         for i in range(train):
-            scene, cue = train_scene(i, seed, cfg, categories, bias)
+            scene, cue = train_scene(i, seed, cfg, categories, bias, kinds_of)
             item = _item(f"train-{i:05d}", "train", scene, cue=cue)
             write_video(out / item.video, render(scene, cfg), fps=FPS)
             train_items.append(item)
             bar.update()
         for i in range(bench_pairs):
-            scene = bench_scene(i, seed, cfg, categories)
+            scene = bench_scene(i, seed, cfg, categories, kinds_of)
             transform = twin_transform(scene)
             original = _item(f"bench-{i:05d}", "bench", scene, pair_id=f"pair-{i:05d}")
             twin = _item(f"bench-{i:05d}-twin", "bench", transform_scene(scene, transform), pair_id=original.pair_id,
@@ -78,11 +84,12 @@ def skewed_prior(k: int, bias: float) -> np.ndarray:
     return np.array([first] + [(1 - first) / (k - 1)] * (k - 1))
 
 
-def train_scene(index: int, seed: int, cfg: Config, categories: tuple[str, ...], bias: float) -> tuple[Scene, bool]:
+def train_scene(index: int, seed: int, cfg: Config, categories: tuple[str, ...], bias: float,
+                kinds_of: dict | None = None) -> tuple[Scene, bool]:
     """Training item `index`: (scene, whether its colour is the answer's cue colour). Categories take turns."""
     rng = np.random.default_rng([seed, _TRAIN, index])
     category = categories[index % len(categories)]
-    kind = str(rng.choice(KINDS[category]))
+    kind = str(rng.choice((kinds_of or KINDS)[category]))
     k = num_answers(category, kind)
     if category not in DYNAMIC:  # static answers are visible in any frame: nothing to shortcut
         return sample_scene(category, kind, rng, cfg, int(rng.integers(k)), str(rng.choice(list(PALETTE)))), False
@@ -92,12 +99,12 @@ def train_scene(index: int, seed: int, cfg: Config, categories: tuple[str, ...],
     return sample_scene(category, kind, rng, cfg, answer, colour), cue
 
 
-def bench_scene(index: int, seed: int, cfg: Config, categories: tuple[str, ...]) -> Scene:
+def bench_scene(index: int, seed: int, cfg: Config, categories: tuple[str, ...], kinds_of: dict | None = None) -> Scene:
     """Bench pair `index`: categories take turns, then kinds within a category, then answers within a kind, so
     answers are balanced per (category, kind); the colour is drawn from the whole palette, whatever the answer."""
     rng = np.random.default_rng([seed, _BENCH, index])
     category = categories[index % len(categories)]
-    j, kinds = index // len(categories), KINDS[category]
+    j, kinds = index // len(categories), (kinds_of or KINDS)[category]
     kind = kinds[j % len(kinds)]
     answer = (j // len(kinds)) % num_answers(category, kind)
     return sample_scene(category, kind, rng, cfg, answer, str(rng.choice(list(PALETTE))))
