@@ -25,7 +25,11 @@ def latest_checkpoint(output_dir) -> Path | None:
     return max(found)[1] if found else None
 
 
-def save_checkpoint(accelerator, output_dir, step: int, extra_state: dict | None = None) -> Path:
+def save_checkpoint(accelerator, output_dir, step: int, extra_state: dict | None = None, model=None,
+                    processor=None) -> Path:
+    """Write checkpoint-N atomically. With `model` and `processor` (full fine-tuning), its config and processor
+    files go along, so checkpoint-N is also a model `from_pretrained` loads (accelerate's pytorch_model.bin holds
+    the plain state dict); a LoRA checkpoint holds adapter keys only and is left as training state alone."""
     final = Path(output_dir) / f"checkpoint-{step}"
     tmp = Path(output_dir) / f"checkpoint-{step}.tmp"
     if accelerator.is_main_process:
@@ -36,6 +40,11 @@ def save_checkpoint(accelerator, output_dir, step: int, extra_state: dict | None
     accelerator.save_state(str(tmp), safe_serialization=False)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model) if model is not None else None
+        if unwrapped is not None and not hasattr(unwrapped, "peft_config"):
+            unwrapped.config.save_pretrained(tmp)
+            unwrapped.generation_config.save_pretrained(tmp)
+            processor.save_pretrained(tmp)
         (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **(extra_state or {})}))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)

@@ -53,12 +53,16 @@ class MetricsLogger:
         add("tgrpo_bonus", scores.bonus if self.cfg.algorithm == "tgrpo" else [])
         add("completion_length", ro.completion_mask.sum(-1).tolist())
         names = sorted(sums)
-        local = torch.tensor([v for n in names for v in sums[n]]
+        # The loss is this process's share, weighted so that the DDP mean of the gradients is the global gradient:
+        # its mean over processes is the global loss. kl and clip fraction: token means, averaged over processes.
+        local_means = [loss, stats.get("kl", 0.0), stats.get("clip_region", 0.0)]
+        local = torch.tensor([v for n in names for v in sums[n]] + local_means
                              + [counters["skipped"], counters["unknown_relation"]], dtype=torch.float64)
         total = self.acc.reduce(local.to(self.acc.device), reduction="sum").cpu().tolist()
         if not self.main:
             return
-        row = {"step": step, "loss": loss, "kl": stats.get("kl", 0.0), "clip_fraction": stats.get("clip_region", 0.0),
+        loss, kl, clip = (v / self.acc.num_processes for v in total[-5:-2])
+        row = {"step": step, "loss": loss, "kl": kl, "clip_fraction": clip,
                "grad_norm": grad_norm, "lr": lr, "seconds": seconds, "generate_seconds": gen_seconds}
         for i, n in enumerate(names):
             s, c = total[2 * i], total[2 * i + 1]

@@ -1,7 +1,10 @@
 """`crpo train`: RL post-training of a video LLM with CRPO or a baseline, read top to bottom.
 
     crpo train --config configs/demo_cpu.yaml max_steps=50 algorithm=grpo
-    accelerate launch --num_processes 2 -m crpo.cli train --config ...      (DDP; see configs/accelerate/)
+    accelerate launch --config_file configs/accelerate/ddp.yaml --num_processes 2 -m crpo.cli train --config ...
+
+On a machine without GPUs the same command runs DDP over gloo (`make_accelerator`); `accelerate launch --cpu
+--num_processes 2` does NOT: accelerate's --cpu launcher starts one process.
 
 Each step: take the step's items (a fixed permutation per epoch, so the step number is the data position) ->
 decode clips and plan branches (crpo/rollout.py) -> generate all completions in one call -> rewards and
@@ -13,8 +16,6 @@ from __future__ import annotations
 
 import copy
 from contextlib import nullcontext
-import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from crpo.config import TrainConfig, load_config
 from crpo.data import DataError, load_items
 from crpo.train_log import MetricsLogger
 from crpo.rollout import ALGORITHMS, generate_rollouts, plan_item
+from crpo.sampling import rollout_seed
 from crpo.scoring import score_rollouts
 
 
@@ -45,6 +47,18 @@ def step_items(num_items: int, batch: int, step: int, seed: int) -> list[int]:
         out += perm[offset:offset + take].tolist()
         pos += take
     return out
+
+
+def make_accelerator():
+    """The run's Accelerator; several processes on a machine without an accelerator train DDP over gloo.
+
+    accelerate only picks its multi-CPU mode when asked for the CPU (`cpu=True` / ACCELERATE_USE_CPU): otherwise
+    every process launched by torchrun (`accelerate launch --multi_gpu`) on a CPU-only machine believes it is alone
+    and trains its own copy into the same output_dir. Asking for the CPU changes nothing where there is no
+    accelerator to give up.
+    """
+    from accelerate import Accelerator
+    return Accelerator(cpu=not torch.accelerator.is_available())
 
 
 def prepare_policy(model, cfg: TrainConfig):
@@ -82,17 +96,19 @@ def load_plans(items, indices, offsets, cfg, video_root, step, counters):
             continue
         if item.transform:  # a twin stored as "original video + transform"
             clip = counterfactual(clip, item.transform)
-        plan = plan_item(len(plans), item, clip, cfg.algorithm, cfg.counterfactual, seed=cfg.seed * 7919 + offset)
+        # The T-GRPO shuffle is seeded by (run, step, item position), like the rollouts: a new derangement every
+        # step (a seed without the step replayed the same P permutations all run), independent of the process.
+        plan = plan_item(len(plans), item, clip, cfg.algorithm, cfg.counterfactual,
+                         seed=rollout_seed(cfg.seed, step, offset, -1))
         counters["unknown_relation"] += "unknown_relation" in plan.notes
         plans.append(plan)
         plan_offsets.append(offset)
     if not plans:
-        raise DataError(f"{cfg.train_data}: step {step}: no usable item in the batch (all videos unreadable)")
+        raise DataError(f"{cfg.train_data}: step {step + 1}: no usable item in the batch (all videos unreadable)")
     return plans, plan_offsets
 
 
 def train(cfg: TrainConfig) -> Path:
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_scheduler
 
@@ -100,7 +116,7 @@ def train(cfg: TrainConfig) -> Path:
 
     if cfg.algorithm not in ALGORITHMS:
         raise DataError(f"algorithm '{cfg.algorithm}' is not one of {', '.join(ALGORITHMS)}")
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     world, rank = accelerator.num_processes, accelerator.process_index
     if cfg.prompts_per_step % world:
         raise DataError(f"prompts_per_step={cfg.prompts_per_step} must be divisible by the {world} processes")
@@ -128,10 +144,11 @@ def train(cfg: TrainConfig) -> Path:
         start = load_checkpoint(accelerator, ckpt)["step"]
         accelerator.print(f"resumed from {ckpt} at step {start}")
     logger = MetricsLogger(out, cfg, accelerator, start_step=start)
-    counters = {"skipped": 0, "unknown_relation": 0}
 
     for step in range(start, cfg.max_steps):
         t0 = time.perf_counter()
+        # Per step, so that metrics.jsonl rows are the same whether or not the run was resumed in between.
+        counters = {"skipped": 0, "unknown_relation": 0}
         # 1. this process's share of the step's items (whole items: both branches stay together)
         global_idx = step_items(len(items), cfg.prompts_per_step, step, cfg.seed)
         offsets = list(range(rank, cfg.prompts_per_step, world))
@@ -151,7 +168,8 @@ def train(cfg: TrainConfig) -> Path:
         # 4. old and reference log-probs, one forward each, before any update
         micro = np.array_split(rows, min(cfg.gradient_accumulation_steps, len(rows)))
         with torch.no_grad():
-            old = [adapter.logprobs(*_rows(ro, m), model=policy) for m in micro] if cfg.num_iterations > 1 else None
+            old = [adapter.logprobs(*_rows(ro, m), model=policy, temperature=cfg.temperature)
+                   for m in micro] if cfg.num_iterations > 1 else None
             ref = [_ref_logprobs(adapter, ro, m, policy, ref_model, cfg) for m in micro] if cfg.beta > 0 else None
 
         # 5. clipped policy loss over micro-batches, normalised over the whole global batch
@@ -163,7 +181,7 @@ def train(cfg: TrainConfig) -> Path:
             for k, m in enumerate(micro):
                 inputs, ids, mask = _rows(ro, m)
                 with accelerator.no_sync(model) if k < len(micro) - 1 else nullcontext():
-                    logp = adapter.logprobs(inputs, ids, mask, model=model)
+                    logp = adapter.logprobs(inputs, ids, mask, model=model, temperature=cfg.temperature)
                     loss, stats = policy_loss(
                         logp, old[k] if old else logp.detach(), adv[m], mask.to(logp.dtype), cfg.loss_type,
                         eps_low=cfg.epsilon_low, eps_high=cfg.epsilon_high, ref_logp=ref[k] if ref else None,
@@ -184,9 +202,9 @@ def train(cfg: TrainConfig) -> Path:
         logger.log_step(step + 1, plans, ro, scores, loss_sum, stats_sum, grad_norm, scheduler.get_last_lr()[0],
                         time.perf_counter() - t0, t_gen, counters)
         if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and step + 1 < cfg.max_steps:
-            save_checkpoint(accelerator, out, step + 1)
+            save_checkpoint(accelerator, out, step + 1, model=model, processor=adapter.processor)
 
-    save_checkpoint(accelerator, out, cfg.max_steps)
+    save_checkpoint(accelerator, out, cfg.max_steps, model=model, processor=adapter.processor)
     final = save_final(accelerator, model, adapter.processor, out)
     logger.close()
     accelerator.print(f"done: {final}")
@@ -203,8 +221,8 @@ def _rows(ro, rows):
 def _ref_logprobs(adapter, ro, rows, policy, ref_model, cfg):
     if cfg.lora:  # the reference policy is the base model: the adapter switched off
         with policy.disable_adapter():
-            return adapter.logprobs(*_rows(ro, rows), model=policy)
-    return adapter.logprobs(*_rows(ro, rows), model=ref_model)
+            return adapter.logprobs(*_rows(ro, rows), model=policy, temperature=cfg.temperature)
+    return adapter.logprobs(*_rows(ro, rows), model=ref_model, temperature=cfg.temperature)
 
 
 def _micro_weight(loss_type, rows, mask, global_rows, world, n_micro) -> float:

@@ -5,15 +5,21 @@
 Predictions are appended to OUT/predictions.jsonl as each batch finishes (id, raw output, extracted answer) and
 flushed to disk, so a killed run loses at most the batch in flight; re-running the same command skips the ids
 already there and never writes one twice. OUT/metrics.json is written at the end by the benchmark's scorer.
+
+With --limit N only the first N items are evaluated and scored: they are written to OUT/bench_subset.jsonl (the file
+metrics.json is computed from, so `crpo score --data OUT/bench_subset.jsonl` reproduces it). An item whose twin lies
+beyond the limit keeps its place in the item metrics but loses its pair_id, so P-Acc counts whole pairs only.
 """
 from __future__ import annotations
 
 import json
 import os
 import sys
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
-from crpo.data import LETTERS, Item, load_items
+from crpo.data import LETTERS, DataError, Item, load_items, write_jsonl
 
 # Each benchmark's own instruction after the question, as its official evaluation prompts the model.
 # dybench uses the project's answer template (what crpo-trained models are rewarded for).
@@ -41,59 +47,94 @@ def read_done(path: Path) -> dict[str, dict]:
     """Predictions already written; a torn last line (killed mid-write) is dropped and the file repaired."""
     if not path.exists():
         return {}
+    # A kill can cut the last line inside a multi-byte character: decode leniently (only that line is affected).
+    original = path.read_bytes().decode("utf-8", errors="replace")
     done, good = {}, []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # Split on "\n" only: str.splitlines() also splits on U+2028, U+0085, ..., which json.dumps(ensure_ascii=False)
+    # leaves raw inside strings, and model outputs do contain them.
+    for lineno, line in enumerate(original.split("\n"), 1):
+        if not line:
+            continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if not isinstance(row, dict) or "id" not in row:
+            raise DataError(f"{path}:{lineno}: not a prediction row (expected a JSON object with an 'id')")
         if row["id"] not in done:
             done[row["id"]] = row
             good.append(line)
     text = "".join(l + "\n" for l in good)
-    if text != path.read_text(encoding="utf-8"):
+    if text != original:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     return done
 
 
+def scoring_subset(items: list[Item]) -> list[Item]:
+    """`items` as they are scored when evaluated alone: an item whose pair_id no other item shares loses it."""
+    shared = Counter(it.pair_id for it in items if it.pair_id is not None)
+    return [replace(it, pair_id=None) if it.pair_id is not None and shared[it.pair_id] < 2 else it for it in items]
+
+
+def predict(adapter, items: list[Item], clips: list, fmt: str, max_new_tokens: int = 64,
+            answer_format: str = "answer") -> list[dict]:
+    """One greedy batch: a prediction row {id, output, answer} per item, `clips` already loaded and transformed."""
+    from crpo.rewards import extract_answer
+
+    inputs = adapter.encode([adapter.prompt(prompt_for(it, fmt, answer_format)) for it in items], clips,
+                            ids=[it.id for it in items])
+    _, _, texts = adapter.generate(inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    return [{"id": it.id, "output": text, "answer": extract_answer(text, it.problem_type, it.options)}
+            for it, text in zip(items, texts)]
+
+
+def load_item_clip(item: Item, video_root, num_frames: int):
+    """The clip the model sees for `item`: its video (or segment), with the item's transform applied."""
+    from crpo.counterfactual import counterfactual
+    from crpo.video import load_clip
+
+    clip = load_clip(Path(video_root) / item.video, num_frames=num_frames, start=item.start, end=item.end)
+    return counterfactual(clip, item.transform) if item.transform else clip
+
+
 def evaluate(model, bench, fmt, video_root, out, batch_size=8, num_frames=8, max_new_tokens=64, limit=None,
              answer_format="answer") -> dict:
+    """Greedy predictions of `model` on the first `limit` items of `bench` (all when None) into OUT, resuming what
+    OUT/predictions.jsonl already holds, then OUT/metrics.json; returns the metrics (see the module docstring)."""
     from tqdm.auto import tqdm
 
     from crpo.bench.score import score_file
-    from crpo.counterfactual import counterfactual
     from crpo.models import VideoLM
-    from crpo.rewards import extract_answer
-    from crpo.video import load_clip
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    items = load_items(bench)[:limit]
+    all_items = load_items(bench)
+    items = all_items[:limit]
     pred_path = out / "predictions.jsonl"
     done = read_done(pred_path)
     todo = [it for it in items if it.id not in done]
+    if len(items) < len(all_items) and len(done) > len(items) - len(todo):
+        raise DataError(f"{pred_path}: holds predictions beyond --limit {limit} (an earlier, longer run): evaluate "
+                        "into another --out, or score the whole file with `crpo score`")
     if todo:
         adapter = VideoLM.load(model)
         with open(pred_path, "a", encoding="utf-8") as f, tqdm(total=len(items), initial=len(items) - len(todo),
                                                               desc=f"eval {fmt}", unit="item") as bar:
             for start in range(0, len(todo), batch_size):
                 batch = todo[start:start + batch_size]
-                clips = []
-                for it in batch:
-                    clip = load_clip(Path(video_root) / it.video, num_frames=num_frames, start=it.start, end=it.end)
-                    clips.append(counterfactual(clip, it.transform) if it.transform else clip)
-                inputs = adapter.encode([adapter.prompt(prompt_for(it, fmt, answer_format)) for it in batch], clips,
-                                        ids=[it.id for it in batch])
-                _, _, texts = adapter.generate(inputs, max_new_tokens=max_new_tokens, do_sample=False)
-                for it, text in zip(batch, texts):
-                    answer = extract_answer(text, it.problem_type, it.options)
-                    f.write(json.dumps({"id": it.id, "output": text, "answer": answer}, ensure_ascii=False) + "\n")
+                clips = [load_item_clip(it, video_root, num_frames) for it in batch]
+                for row in predict(adapter, batch, clips, fmt, max_new_tokens, answer_format):
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
                 bar.update(len(batch))
-    metrics = score_file(fmt, bench, pred_path)
+    scored = bench
+    if len(items) < len(all_items):  # --limit cut the bench: score the evaluated items only (see module docstring)
+        scored = out / "bench_subset.jsonl"
+        write_jsonl(scored, scoring_subset(items))
+    metrics = score_file(fmt, scored, pred_path)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     print(json.dumps(metrics), file=sys.stderr)
     return metrics

@@ -155,11 +155,12 @@ class VideoLM:
         return joined
 
     def logprobs(self, inputs: dict, completion_ids: torch.Tensor, completion_mask: torch.Tensor,
-                 model=None) -> torch.Tensor:
+                 model=None, temperature: float = 1.0) -> torch.Tensor:
         """Per-token log-probabilities [B, T] of the completion under `model`, 0 where the mask is 0.
 
         `model` defaults to self.model; pass the DDP/peft-wrapped policy for the loss, or a reference model. One
         forward over prompt + completion with the prompt's video; logits only at the completion positions.
+        `temperature`: the one rollouts were sampled at, so ratios and KL describe the policy that was sampled.
         """
         model = self.model if model is None else model
         t = completion_ids.shape[1]
@@ -167,6 +168,8 @@ class VideoLM:
         # P-1 .. P+T-1 of all rows, column j predicts token j+1, and the last one is dropped.
         logits = model(**self.join(inputs, completion_ids, completion_mask), logits_to_keep=t + 1,
                        use_cache=False).logits[:, :-1]
+        if temperature not in (0, 1):
+            logits = logits / temperature
         return token_logprobs(logits, completion_ids).masked_fill(completion_mask == 0, 0.0)
 
     def supervised_inputs(self, prompts: list[str], clips: list, targets: list[str],

@@ -196,5 +196,5 @@ def _static(frames, scene, cfg):
 
 
 _DRAW = {"stripes": _moving, "checks": _moving, "slide": _moving, "pinwheel": _pinwheel, "grow": _grow, "fill": _fill, "fade": _fade,
-         "appear": _appear, "recolour": _recolour, "colour": _static, "shape": _static, "count": _static,
+         "appear": _appear, "recolour": _recolour, "colour": _static, "hue": _static, "shape": _static, "count": _static,
          "relative": _static, "side": _static}

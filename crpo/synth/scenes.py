@@ -36,7 +36,7 @@ KINDS = {
     "rotation": ("pinwheel",),
     "reversible_dynamics": ("grow", "fill", "fade"),
     "event_sequence": ("appear", "recolour"),
-    "static_attribute": ("colour", "shape", "count"),
+    "static_attribute": ("colour", "hue", "shape", "count"),
     "static_spatial": ("relative", "side"),
 }
 MAX_COUNT = 5
@@ -88,7 +88,7 @@ class Scene:
 
 
 _ANSWER_KEY = {"stripes": "direction", "checks": "direction", "slide": "direction", "pinwheel": "rotation", "grow": "change",
-               "fill": "change", "fade": "change", "appear": "first", "recolour": "first", "colour": "colour",
+               "fill": "change", "fade": "change", "appear": "first", "recolour": "first", "colour": "colour", "hue": "colour",
                "shape": "shape", "side": "side"}
 
 
@@ -131,7 +131,7 @@ def twin_transform(scene: Scene) -> str:
 
 def num_answers(category: str, kind: str) -> int:
     """How many distinct answers a (category, kind) has: what balancing and priors cycle over."""
-    return {"stripes": 4, "checks": 4, "slide": 2, "colour": 4, "shape": len(SHAPES), "count": MAX_COUNT}.get(kind, 2)
+    return {"stripes": 4, "checks": 4, "slide": 2, "colour": 4, "hue": len(CUE_COLOURS), "shape": len(SHAPES), "count": MAX_COUNT}.get(kind, 2)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -234,6 +234,10 @@ def _attribute(category, kind, rng, cfg, answer, colour):
         shape = SHAPES[answer]
         return Scene(category, kind, "What shape is the object?", SHAPES, "multiple_choice", colour,
                      {"shape": shape}, {"shape": shape, **place})
+    if kind == "hue":  # fixed options: the answer's letter is a function of the pixels, no option text to read
+        colour = CUE_COLOURS[answer]
+        return Scene(category, kind, "What colour is the object?", CUE_COLOURS, "multiple_choice", colour,
+                     {"colour": colour}, {"shape": str(rng.choice(SHAPES)), **place})
     others = [c for c in PALETTE if c != colour]
     options = [str(c) for c in rng.choice(others, size=3, replace=False)]
     options.insert(answer, colour)
@@ -266,4 +270,4 @@ def _spatial(category, kind, rng, cfg, answer, colour):
 
 _SAMPLERS = {"stripes": _moving, "checks": _moving, "slide": _moving, "pinwheel": _pinwheel, "grow": _reversible,
              "fill": _reversible, "fade": _reversible, "appear": _event, "recolour": _event,
-             "colour": _attribute, "shape": _attribute, "count": _attribute, "relative": _spatial, "side": _spatial}
+             "colour": _attribute, "hue": _attribute, "shape": _attribute, "count": _attribute, "relative": _spatial, "side": _spatial}
