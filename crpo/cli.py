@@ -134,10 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_model_tiny)
 
-    for name, func, what in (("train", _train, "RL post-training: crpo | grpo | grpo_cf_aug | tgrpo"),
-                             ("sft", _sft, "supervised warm start on items")):
+    from crpo.config import SFTConfig, TrainConfig, describe  # dataclasses and yaml only: still instant
+    commands = (("train", _train, "RL post-training: crpo | grpo | grpo_cf_aug | tgrpo", TrainConfig),
+                ("sft", _sft, "supervised warm start on items", SFTConfig))
+    for name, func, what, cls in commands:
         s = sub.add_parser(name, help=what, description=f"{what}. Config keys come from a YAML file and "
-                           "key=value overrides; an unknown key is an error listing close matches.")
+                           "key=value overrides; an unknown key is an error listing close matches.",
+                           epilog="config keys (key = default: help):\n" + describe(cls),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         s.add_argument("--config", default=None, help="YAML config file")
         s.add_argument("overrides", nargs="*", help="key=value overrides, applied after the file")
         s.set_defaults(func=func)

@@ -14,44 +14,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from crpo.config import _help, load_config
+from crpo.config import SFTConfig, load_config
 from crpo.data import DataError, load_items
-
-
-@dataclass
-class SFTConfig:
-    model: str = _help("local path of the model to warm-start", "")
-    train_data: str = _help("items JSONL", "")
-    video_root: str = _help("directory the item video paths are relative to (default: the folder of train_data)", "")
-    output_dir: str = _help("checkpoints, final/ model and metrics.jsonl", "runs/sft")
-    seed: int = _help("seed of data order and initialisation", 0)
-    num_frames: int = _help("frames sampled per clip (even)", 8)
-    max_pixels: int = _help("per-frame pixel budget when decoding (0 = keep the source size)", 0)
-    answer_format: str = _help("think | answer: the target completion's template", "answer")
-    loss_on: str = _help("both: mean NLL of the answer tokens + mean NLL of the format tokens; all: mean over every "
-                         "completion token; answer: only the answer tokens (no format learned)", "both")
-    batch_size: int = _help("items per optimizer step", 16)
-    max_steps: int = _help("optimizer steps", 30)
-    learning_rate: float = _help("AdamW learning rate", 1e-3)
-    weight_decay: float = _help("AdamW weight decay", 0.0)
-    lr_scheduler: str = _help("constant | linear | cosine", "constant")
-    warmup_steps: int = _help("linear warm-up steps", 0)
-    max_grad_norm: float = _help("gradient clipping (0 = off)", 1.0)
-    dtype: str = _help("float32 | bfloat16", "float32")
-    freeze_vision: bool = _help("keep the vision tower frozen", False)
-    gradient_checkpointing: bool = _help("recompute activations in backward", False)
-    lora: bool = _help("train LoRA adapters instead of all weights", False)
-    lora_r: int = _help("LoRA rank", 16)
-    lora_alpha: int = _help("LoRA alpha", 32)
-    lora_dropout: float = _help("LoRA dropout", 0.0)
-    lora_target_modules: str = _help("comma-separated module names for LoRA", "q_proj,k_proj,v_proj,o_proj")
-    save_steps: int = _help("checkpoint every N steps (0 = only at the end)", 0)
-    resume: bool = _help("continue from the newest checkpoint in output_dir", False)
 
 
 def main(config_path=None, overrides=()) -> Path:
