@@ -1,0 +1,182 @@
+"""`crpo data import`: peer benchmark and training formats -> the item schema (crpo/data.py).
+
+    crpo data import --format videor1 Video-R1-260k.json --out items.jsonl --video-root /data/videos
+
+Each `from_<format>(row, where)` converts one source row and raises DataError naming `where` (file:row) on bad
+input. Rows that cannot become video items (Video-R1 image rows) are skipped and reported on stderr, never silently.
+Layouts followed (field names as the projects publish them):
+- Video-R1 (JSON list or JSONL): problem, options ["A. text", ...], solution "<answer>B</answer>", path,
+  problem_type ("multiple choice" | "numerical" | "regression" | "OCR" | "free-form"), data_type ("video" | "image").
+- MVBench / DyBench / TVBench (JSON list or JSONL): video, question, candidates [texts], answer (the option text),
+  optional start/end seconds; the task name goes to `category` when a row carries `task`.
+- TimeBlind data.jsonl: index, video_path, question, answer (yes/no or A/B), type; `index` is kept in `extra` (its
+  scorer groups instances by index // 4) and the id ends in the index.
+- TempCompass multi-choice.json: {video_id: {dimension: [{"question": "Q\\nA. x\\nB. y", "answer": "A. x"}]}};
+  video = "<video_id>.mp4", category = the dimension, extra.video_id kept.
+- Vinoground vinoground.csv rows (index, major, minor, pos_vid, neg_vid, pos_cal, neg_cal): two text-score items
+  per pair (one per video: which caption fits, A = positive caption) with ids "<n>_pos_text" / "<n>_neg_text",
+  and two video-score items on the concatenated video "vinoground_videos_concated/<n>.mp4" (first half: the
+  positive video) with ids "<n>_pos_video" / "<n>_neg_video". Assumption: the concatenated files are named by pair
+  index, as in the dataset's release; pass --video-root to the folder holding both video folders.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+from crpo.data import LETTERS, DataError, Item, validate_item, write_jsonl
+
+_LETTERED = re.compile(r"^\s*\(?([A-Z])[.):]\s*(.*)$")
+_ANSWER_TAG = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.S)
+VIDEOR1_TYPES = {"multiple choice": "multiple_choice", "numerical": "numerical", "regression": "numerical",
+                 "ocr": "free_form", "free-form": "free_form"}
+
+
+class Skip(Exception):
+    """A row that is valid in its format but is not a video question (reported, not imported)."""
+
+
+def _rel(path: str, video_root) -> str:
+    p = Path(path)
+    if video_root and p.is_absolute():
+        try:
+            return str(p.relative_to(Path(video_root).resolve()))
+        except ValueError:
+            return str(p)
+    return str(p).removeprefix("./")
+
+
+def _strip_letters(options: list[str]) -> list[str]:
+    return [m.group(2).strip() if (m := _LETTERED.match(o)) else o.strip() for o in options]
+
+
+def from_videor1(row: dict, where: str, video_root=None) -> Item:
+    if row.get("data_type", "video") != "video":
+        raise Skip(f"{where}: data_type '{row.get('data_type')}' is not a video")
+    kind = VIDEOR1_TYPES.get(str(row.get("problem_type", "")).lower())
+    if kind is None:
+        raise DataError(f"{where}: unknown Video-R1 problem_type '{row.get('problem_type')}'")
+    m = _ANSWER_TAG.search(str(row.get("solution", "")))
+    answer = (m.group(1) if m else str(row.get("solution", ""))).strip()
+    options = _strip_letters(row["options"]) if kind == "multiple_choice" else None
+    if kind == "multiple_choice":
+        answer = answer.strip("(). ").upper()[:1]
+    item = Item(id=str(row.get("problem_id", where)), video=_rel(row["path"], video_root), question=row["problem"],
+                answer=answer, problem_type=kind, options=options,
+                extra={k: row[k] for k in ("data_source",) if k in row})
+    validate_item(item, where)
+    return item
+
+
+def from_mvbench(row: dict, where: str, video_root=None) -> Item:
+    candidates = [str(c) for c in row["candidates"]]
+    if row["answer"] not in candidates:
+        raise DataError(f"{where}: answer '{row['answer']}' is not among the candidates {candidates}")
+    item = Item(id=str(row.get("id", where)), video=_rel(row["video"], video_root), question=row["question"],
+                answer=LETTERS[candidates.index(row["answer"])], problem_type="multiple_choice", options=candidates,
+                category=row.get("task") or row.get("category"), start=row.get("start"), end=row.get("end"))
+    validate_item(item, where)
+    return item
+
+
+def from_timeblind(row: dict, where: str, video_root=None) -> Item:
+    answer = str(row["answer"]).strip()
+    extra = {"index": int(row["index"]), "type": row.get("type")}
+    if answer.lower() in ("yes", "no"):
+        kind, options, answer = "yes_no", None, answer.lower()
+    else:
+        lines = [m.groups() for line in str(row["question"]).splitlines() if (m := _LETTERED.match(line))]
+        kind, answer = "multiple_choice", answer.strip("(). ").upper()[:1]
+        options = [text for _, text in lines] or ["A", "B"]
+    item = Item(id=f"timeblind-{int(row['index'])}", video=_rel(row["video_path"], video_root),
+                question=row["question"], answer=answer, problem_type=kind, options=options, extra=extra)
+    validate_item(item, where)
+    return item
+
+
+def from_tempcompass(video_id: str, dimension: str, k: int, row: dict, where: str) -> Item:
+    lines = str(row["question"]).splitlines()
+    options = [m.group(2).strip() for line in lines[1:] if (m := _LETTERED.match(line))]
+    letter = str(row["answer"]).strip()[:1].upper()
+    item = Item(id=f"{video_id}-{dimension}-{k}", video=f"{video_id}.mp4", question=lines[0], answer=letter,
+                problem_type="multiple_choice", options=options, category=dimension, extra={"video_id": video_id})
+    validate_item(item, where)
+    return item
+
+
+def from_vinoground(row: dict, where: str) -> list[Item]:
+    n, pos_cap, neg_cap = int(row["index"]), row["pos_cal"], row["neg_cal"]
+    meta = dict(category=row.get("major"), extra={"minor": row.get("minor", "")})
+    text_q = "Which caption best describes this video?"
+    items = [Item(id=f"{n}_{side}_text", video=f"vinoground_videos/{row[f'{side}_vid']}.mp4", question=text_q,
+                  answer=answer, problem_type="multiple_choice", options=[pos_cap, neg_cap], **meta)
+             for side, answer in (("pos", "A"), ("neg", "B"))]
+    items += [Item(id=f"{n}_{side}_video", video=f"vinoground_videos_concated/{n}.mp4",
+                   question=f"Which half of the video matches the caption: '{cap}'?", answer=answer,
+                   problem_type="multiple_choice", options=["the first half", "the second half"], **meta)
+              for side, cap, answer in (("pos", pos_cap, "A"), ("neg", neg_cap, "B"))]
+    for item in items:
+        validate_item(item, where)
+    return items
+
+
+def _rows(src: Path) -> list[tuple[str, dict]]:
+    """(where, row) of a JSON list or JSONL file."""
+    text = src.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+        rows = data if isinstance(data, list) else [data]
+        return [(f"{src}:row {i + 1}", r) for i, r in enumerate(rows)]
+    except json.JSONDecodeError:
+        out = []
+        for i, line in enumerate(text.split("\n"), 1):
+            if line.strip():
+                try:
+                    out.append((f"{src}:{i}", json.loads(line)))
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{src}:{i}: invalid JSON ({e.msg})") from None
+        return out
+
+
+def convert(fmt: str, src, video_root=None) -> list[Item]:
+    src = Path(src)
+    if not src.is_file():
+        raise DataError(f"{src}: no such file")
+    items, skipped = [], 0
+    if fmt == "tempcompass":
+        for video_id, dims in json.loads(src.read_text(encoding="utf-8")).items():
+            for dim, questions in dims.items():
+                items += [from_tempcompass(video_id, dim, k, q, f"{src}:{video_id}/{dim}/{k}")
+                          for k, q in enumerate(questions)]
+        return items
+    if fmt == "vinoground":
+        with open(src, newline="", encoding="utf-8") as f:
+            for i, row in enumerate(csv.DictReader(f), 2):
+                items += from_vinoground(row, f"{src}:{i}")
+        return items
+    convert_row = {"videor1": from_videor1, "mvbench": from_mvbench, "timeblind": from_timeblind}[fmt]
+    for where, row in _rows(src):
+        try:
+            items.append(convert_row(row, where, video_root))
+        except Skip as e:
+            skipped += 1
+            print(f"skipped {e}", file=sys.stderr)
+        except KeyError as e:
+            raise DataError(f"{where}: missing field {e}") from None
+    if skipped:
+        print(f"skipped {skipped} rows that are not video questions", file=sys.stderr)
+    return items
+
+
+def import_file(fmt: str, src, out, video_root=None) -> int:
+    items = convert(fmt, src, video_root)
+    seen = set()
+    for item in items:
+        if item.id in seen:
+            raise DataError(f"{src}: duplicate id '{item.id}'")
+        seen.add(item.id)
+    write_jsonl(out, items)
+    return len(items)

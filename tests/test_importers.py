@@ -1,0 +1,74 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from crpo.data import DataError, load_items
+from crpo.importers import convert, import_file
+
+
+def write(path, rows, jsonl=False):
+    path.write_text("\n".join(json.dumps(r) for r in rows) if jsonl else json.dumps(rows))
+    return path
+
+
+def test_videor1_multiple_choice_numerical_and_image_skip(tmp_path, capsys):
+    src = write(tmp_path / "r1.json", [
+        {"problem_id": 1, "problem": "Which way does the car turn?", "options": ["A. left", "B. right"],
+         "solution": "<answer>B</answer>", "path": "./Evaluation/v1.mp4", "problem_type": "multiple choice",
+         "data_type": "video"},
+        {"problem_id": 2, "problem": "How many cups?", "solution": "<answer>3</answer>", "path": "v2.mp4",
+         "problem_type": "numerical", "data_type": "video"},
+        {"problem_id": 3, "problem": "x", "solution": "<answer>A</answer>", "path": "i.jpg",
+         "problem_type": "multiple choice", "options": ["A. a"], "data_type": "image"}])
+    items = convert("videor1", src)
+    assert [(i.id, i.video, i.answer, i.problem_type, i.options) for i in items] == [
+        ("1", "Evaluation/v1.mp4", "B", "multiple_choice", ["left", "right"]),
+        ("2", "v2.mp4", "3", "numerical", None)]
+    assert "r1.json:row 3: data_type 'image'" in capsys.readouterr().err
+
+
+def test_mvbench_answer_text_becomes_letter_and_bad_answer_names_row(tmp_path):
+    rows = [{"video": "a.mp4", "question": "What happens first?", "candidates": ["open", "close"], "answer": "close",
+             "start": 1.0, "end": 3.0, "task": "action_sequence"}]
+    (item,) = convert("mvbench", write(tmp_path / "mv.jsonl", rows, jsonl=True))
+    assert (item.answer, item.options, item.category, item.start, item.end) == ("B", ["open", "close"],
+                                                                              "action_sequence", 1.0, 3.0)
+    rows.append({"video": "b.mp4", "question": "q", "candidates": ["x", "y"], "answer": "z"})
+    with pytest.raises(DataError, match=r"mv.jsonl:2: answer 'z' is not among the candidates"):
+        convert("mvbench", write(tmp_path / "mv.jsonl", rows, jsonl=True))
+
+
+def test_timeblind_keeps_index_and_reads_both_answer_types(tmp_path):
+    rows = [{"index": 4, "video_path": "v/4.mp4", "question": "Does the man sit down?", "answer": "Yes", "type": "yn"},
+            {"index": 5, "video_path": "v/5.mp4", "question": "Which happens?\nA. he sits\nB. he stands",
+             "answer": "B", "type": "mc"}]
+    a, b = convert("timeblind", write(tmp_path / "data.jsonl", rows, jsonl=True))
+    assert (a.id, a.answer, a.problem_type, a.extra["index"]) == ("timeblind-4", "yes", "yes_no", 4)
+    assert (b.answer, b.options, b.extra["index"]) == ("B", ["he sits", "he stands"], 5)
+
+
+def test_tempcompass_and_vinoground(tmp_path):
+    tc = {"vid1": {"direction": [{"question": "Which way does it move?\nA. left\nB. right", "answer": "B. right"}]}}
+    (item,) = convert("tempcompass", write(tmp_path / "multi-choice.json", tc))
+    assert (item.video, item.question, item.options, item.answer, item.category) == (
+        "vid1.mp4", "Which way does it move?", ["left", "right"], "B", "direction")
+    (tmp_path / "vinoground.csv").write_text("index,major,minor,pos_vid,neg_vid,pos_cal,neg_cal\n"
+                                             "7,action,interaction;cyclical,p7,n7,a dog then a cat,a cat then a dog\n")
+    items = convert("vinoground", tmp_path / "vinoground.csv")
+    assert [i.id for i in items] == ["7_pos_text", "7_neg_text", "7_pos_video", "7_neg_video"]
+    assert items[1].video == "vinoground_videos/n7.mp4" and items[1].answer == "B"
+    assert items[2].video == "vinoground_videos_concated/7.mp4" and items[2].category == "action"
+
+
+def test_cli_import_writes_loadable_items(tmp_path):
+    src = write(tmp_path / "mv.json", [{"video": "/data/x/a.mp4", "question": "q", "candidates": ["x", "y"],
+                                        "answer": "y"}])
+    out = tmp_path / "items.jsonl"
+    r = subprocess.run([sys.executable, "-m", "crpo.cli", "data", "import", "--format", "mvbench", str(src),
+                        "--out", str(out), "--video-root", "/data"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (item,) = load_items(out)
+    assert item.video == "x/a.mp4" and item.answer == "B"
+    assert import_file("mvbench", src, tmp_path / "again.jsonl") == 1
