@@ -11,9 +11,9 @@ processes on the machine hits both sides alike. The default budget is Qwen's per
 (768 tokens * 28 * 28 pixels).
 
 fetch_video backend: qwen-vl-utils 0.0.14 tries torchcodec, then decord, then torchvision. torchcodec is not
-installed (its wheels need a system FFmpeg) and torchvision 0.29 removed `io.read_video`, so fetch_video has no
-working reader in our venv. The benchmark runs it with decord when decord is importable (qwen's own choice then;
-`pip install --target DIR decord` and PYTHONPATH=DIR, outside the venv, is enough), and always with a stand-in for
+installed (its wheels need a system FFmpeg) and torchvision 0.29 removed `io.read_video`. decord is a dev extra
+(x86_64 only) for this benchmark alone, so fetch_video runs with qwen's own choice; the benchmark also always runs
+it with a stand-in for
 the removed `torchvision.io.read_video` that does what torchvision's PyAV reader did: decode every frame of the
 range to full-size RGB, then fetch_video samples, and resizes with torch (bicubic, antialiased) as it always did.
 """
