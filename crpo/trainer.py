@@ -187,7 +187,7 @@ def train(cfg: TrainConfig) -> Path:
                         eps_low=cfg.epsilon_low, eps_high=cfg.epsilon_high, ref_logp=ref[k] if ref else None,
                         beta=cfg.beta, max_completion_length=cfg.max_new_tokens,
                         num_items_in_batch=global_tokens / world)
-                    loss = loss * _micro_weight(cfg.loss_type, m, mask, global_rows, world, len(micro))
+                    loss = loss * _micro_weight(cfg.loss_type, len(m), global_rows, world, len(micro))
                     accelerator.backward(loss)
                 loss_sum += loss.item() / cfg.num_iterations
                 for key, v in stats.items():
@@ -225,7 +225,7 @@ def _ref_logprobs(adapter, ro, rows, policy, ref_model, cfg):
     return adapter.logprobs(*_rows(ro, rows), model=ref_model, temperature=cfg.temperature)
 
 
-def _micro_weight(loss_type, rows, mask, global_rows, world, n_micro) -> float:
+def _micro_weight(loss_type, rows: int, global_rows: float, world: int, n_micro: int) -> float:
     """Scale a micro-batch loss so that summing micro-batches and averaging processes (DDP) gives the global loss.
 
     grpo/dr_grpo average over sequences: weight by this micro-batch's share of the global sequences. dapo is
@@ -233,7 +233,7 @@ def _micro_weight(loss_type, rows, mask, global_rows, world, n_micro) -> float:
     tokens, as TRL does, and averages them.
     """
     if loss_type in ("grpo", "dr_grpo"):
-        return len(rows) / global_rows * world
+        return rows / global_rows * world
     if loss_type == "bnpo":
         return 1.0 / n_micro
     return 1.0
