@@ -7,7 +7,7 @@ from crpo.cli import main as cli_main
 from crpo.data import Item, load_items, write_jsonl
 from crpo.video import write_video
 
-BIKES = "/work/shared/data/videos/bikes.mp4"
+from shared_data import BIKES
 
 
 def source_items() -> list[Item]:

@@ -2,11 +2,8 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
-if not VIDEOS.is_dir():
-    VIDEOS = Path("/work/shared/data/videos")
+from shared_data import VIDEOS
 
 
 def row(i, **kw):

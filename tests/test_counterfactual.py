@@ -8,7 +8,7 @@ import torch
 from crpo.counterfactual import TRANSFORMS, counterfactual, derangement
 from crpo.video import Clip, load_clip
 
-VIDEOS = "/work/shared/data/videos"
+from shared_data import VIDEOS
 
 
 @pytest.fixture(scope="module", params=["bigbuckbunny.mp4", "bikes.mp4"])

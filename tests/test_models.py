@@ -14,7 +14,7 @@ from crpo.models.tiny import SPECIAL_TOKENS, TAG_TOKENS, build_tiny_model
 from crpo.video import Clip, load_clip
 
 ARCHS = ["qwen3_vl", "qwen2_5_vl"]
-BIKES = "/work/shared/data/videos/bikes.mp4"
+from shared_data import BIKES
 
 
 @pytest.fixture(scope="module")

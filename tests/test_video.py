@@ -10,7 +10,7 @@ import pytest
 from crpo.data import DataError
 from crpo.video import INTERPOLATION, decode_plan, load_clip, sample_indices, smart_resize
 
-VIDEOS = "/work/shared/data/videos"
+from shared_data import VIDEOS
 CLIPS = {  # name: (height, width, frames, fps)
     "bigbuckbunny.mp4": (720, 1280, 132, 25.0),
     "bikes.mp4": (272, 640, 250, 25.0),
