@@ -25,21 +25,40 @@ def _help(text: str, default=MISSING, **kw):
 
 
 @dataclass
-class TrainConfig:
-    # --- what to train on
+class RunConfig:
+    """What every training entry point (`crpo train`, `crpo sft`) shares: data, model, optimisation, checkpoints."""
     model: str = _help("local path of a Hugging Face Qwen3-VL / Qwen2.5-VL checkpoint (never downloaded)", "")
     train_data: str = _help("items JSONL (see README: data schema)", "")
     video_root: str = _help("directory the item video paths are relative to (default: the folder of train_data)", "")
-    output_dir: str = _help("checkpoints (checkpoint-N/), final model (final/), metrics.jsonl, TensorBoard", "runs/train")
-    algorithm: str = _help("crpo | grpo | grpo_cf_aug (counterfactual clips as plain augmentation) | tgrpo", "crpo")
-    counterfactual: str = _help("transform of the counterfactual branch: auto (router picks per item) | hflip | "
-                                "reverse | hflip+reverse", "auto")
+    output_dir: str = _help("checkpoints (checkpoint-N/), final model (final/), metrics.jsonl", "runs/train")
     seed: int = _help("seed of data order, sampling and initialisation", 0)
-
-    # --- video and prompt
     num_frames: int = _help("frames sampled per clip (even: Qwen's temporal patch is 2 frames)", 8)
     max_pixels: int = _help("per-frame pixel budget when decoding (0 = keep the source size)", 0)
     answer_format: str = _help("think: <think>..</think><answer>..</answer>; answer: <answer>..</answer> only", "answer")
+
+    max_steps: int = _help("optimizer steps", 20)
+    learning_rate: float = _help("AdamW learning rate", 1e-5)
+    weight_decay: float = _help("AdamW weight decay", 0.0)
+    lr_scheduler: str = _help("constant | linear | cosine (after warm-up)", "constant")
+    warmup_steps: int = _help("linear warm-up steps", 0)
+    max_grad_norm: float = _help("gradient clipping (0 = off)", 1.0)
+    dtype: str = _help("float32 | bfloat16 (weights and compute)", "float32")
+    gradient_checkpointing: bool = _help("recompute activations in backward to save memory", False)
+    freeze_vision: bool = _help("keep the vision tower frozen", True)
+    lora: bool = _help("train LoRA adapters (peft); in RL the reference policy is the adapter disabled", False)
+    lora_r: int = _help("LoRA rank", 16)
+    lora_alpha: int = _help("LoRA alpha", 32)
+    lora_dropout: float = _help("LoRA dropout", 0.0)
+    lora_target_modules: str = _help("comma-separated module names for LoRA", "q_proj,k_proj,v_proj,o_proj")
+    save_steps: int = _help("checkpoint every N steps (0 = only at the end)", 0)
+    resume: bool = _help("continue from the newest checkpoint in output_dir", False)
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    algorithm: str = _help("crpo | grpo | grpo_cf_aug (counterfactual clips as plain augmentation) | tgrpo", "crpo")
+    counterfactual: str = _help("transform of the counterfactual branch: auto (router picks per item) | hflip | "
+                                "reverse | hflip+reverse", "auto")
     max_prompt_length: int = _help("error (naming the item) when a prompt with its vision tokens is longer; 0 = no limit", 0)
 
     # --- rollouts
@@ -69,60 +88,22 @@ class TrainConfig:
     epsilon_low: float = _help("lower clip of the probability ratio", 0.2)
     epsilon_high: float = _help("upper clip of the probability ratio", 0.2)
     beta: float = _help("KL penalty to the reference policy (k3 estimator); 0 = no reference model", 0.0)
-
-    # --- optimisation
-    max_steps: int = _help("optimizer steps", 20)
-    learning_rate: float = _help("AdamW learning rate", 1e-5)
-    weight_decay: float = _help("AdamW weight decay", 0.0)
-    lr_scheduler: str = _help("constant | linear | cosine (after warm-up)", "constant")
-    warmup_steps: int = _help("linear warm-up steps", 0)
-    max_grad_norm: float = _help("gradient clipping (0 = off)", 1.0)
     gradient_accumulation_steps: int = _help("micro-batches per optimizer step on each process", 1)
-    dtype: str = _help("float32 | bfloat16 (weights and compute)", "float32")
-    gradient_checkpointing: bool = _help("recompute activations in backward to save memory", False)
-    freeze_vision: bool = _help("keep the vision tower frozen", True)
-    lora: bool = _help("train LoRA adapters (peft); the reference policy is the adapter disabled", False)
-    lora_r: int = _help("LoRA rank", 16)
-    lora_alpha: int = _help("LoRA alpha", 32)
-    lora_dropout: float = _help("LoRA dropout", 0.0)
-    lora_target_modules: str = _help("comma-separated module names for LoRA", "q_proj,k_proj,v_proj,o_proj")
 
-    # --- checkpoints and logging
-    save_steps: int = _help("checkpoint every N steps (0 = only at the end)", 0)
-    resume: bool = _help("continue from the newest checkpoint in output_dir", False)
+    # --- logging
     log_completions_steps: int = _help("write sample completions of both branches every N steps (0 = never)", 10)
     report_to: str = _help("tensorboard | wandb | none (metrics.jsonl is always written)", "tensorboard")
 
 
 @dataclass
-class SFTConfig:
-    model: str = _help("local path of the model to warm-start", "")
-    train_data: str = _help("items JSONL", "")
-    video_root: str = _help("directory the item video paths are relative to (default: the folder of train_data)", "")
+class SFTConfig(RunConfig):
     output_dir: str = _help("checkpoints, final/ model and metrics.jsonl", "runs/sft")
-    seed: int = _help("seed of data order and initialisation", 0)
-    num_frames: int = _help("frames sampled per clip (even)", 8)
-    max_pixels: int = _help("per-frame pixel budget when decoding (0 = keep the source size)", 0)
-    answer_format: str = _help("think | answer: the target completion's template", "answer")
     loss_on: str = _help("both: mean NLL of the answer tokens + mean NLL of the format tokens; all: mean over every "
                          "completion token; answer: only the answer tokens (no format learned)", "both")
     batch_size: int = _help("items per optimizer step", 16)
     max_steps: int = _help("optimizer steps", 30)
     learning_rate: float = _help("AdamW learning rate", 1e-3)
-    weight_decay: float = _help("AdamW weight decay", 0.0)
-    lr_scheduler: str = _help("constant | linear | cosine", "constant")
-    warmup_steps: int = _help("linear warm-up steps", 0)
-    max_grad_norm: float = _help("gradient clipping (0 = off)", 1.0)
-    dtype: str = _help("float32 | bfloat16", "float32")
     freeze_vision: bool = _help("keep the vision tower frozen", False)
-    gradient_checkpointing: bool = _help("recompute activations in backward", False)
-    lora: bool = _help("train LoRA adapters instead of all weights", False)
-    lora_r: int = _help("LoRA rank", 16)
-    lora_alpha: int = _help("LoRA alpha", 32)
-    lora_dropout: float = _help("LoRA dropout", 0.0)
-    lora_target_modules: str = _help("comma-separated module names for LoRA", "q_proj,k_proj,v_proj,o_proj")
-    save_steps: int = _help("checkpoint every N steps (0 = only at the end)", 0)
-    resume: bool = _help("continue from the newest checkpoint in output_dir", False)
 
 
 def _coerce(value: str, typ):
