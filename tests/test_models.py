@@ -197,6 +197,29 @@ def test_generate_masks_and_logprobs_match_generation_scores(lms, arch):
     lm.model.generation_config.update(repetition_penalty=None, top_k=None, temperature=None)
 
 
+class Favour(LogitsProcessor):
+    """Adds a large bonus to some token ids: a policy that would emit them at every step."""
+
+    def __init__(self, ids):
+        self.ids = ids
+
+    def __call__(self, input_ids, scores):
+        scores[:, self.ids] += 1e4
+        return scores
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_vision_placeholders_are_never_generated_nor_given_mass(lms, arch):
+    lm = lms[arch]
+    assert len(lm.vision_ids) == 4  # <|vision_start|>, <|vision_end|>, <|image_pad|>, <|video_pad|>
+    inputs = lm.repeat(lm.encode([lm.prompt("Which way?")], [make_clip(3)]), 3)
+    ids, mask, _ = lm.generate(inputs, max_new_tokens=5, do_sample=False,
+                               logits_processor=LogitsProcessorList([Favour(lm.vision_ids)]))
+    assert not torch.isin(ids, torch.tensor(lm.vision_ids)).any()
+    logp = lm.logprobs(inputs, ids, mask)  # scoring them back works (it fails when a placeholder is in them)
+    assert torch.isfinite(logp).all()
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_sampling_is_seeded_and_video_changes_the_distribution(lms, arch):
     lm = lms[arch]
@@ -228,7 +251,10 @@ def test_supervised_inputs_loss_equals_mean_negative_logprob(lms, arch):
     ids, mask = batch["input_ids"][:, prompt_len:], batch["attention_mask"][:, prompt_len:]
     assert (labels[:, :prompt_len] == -100).all() and torch.equal(labels[:, prompt_len:] != -100, mask == 1)
     assert lm.tokenizer.decode(ids[1][mask[1] == 1]) == targets[1] + "<|im_end|>"
-    loss = lm.model(**batch, labels=labels).loss
+    # The policy's distribution is the model's with the vision placeholders removed (see VISION_TOKENS).
+    logits = lm.model(**batch).logits[:, :-1]
+    logits[..., lm.vision_ids] = float("-inf")
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100)
     per_row = ("input_ids", "attention_mask", "mm_token_type_ids")
     logp = lm.logprobs({k: v[:, :prompt_len] if k in per_row else v for k, v in batch.items()}, ids, mask)
     torch.testing.assert_close(loss, -logp.sum() / mask.sum(), atol=1e-5, rtol=1e-5)

@@ -35,6 +35,10 @@ FAMILIES = ("qwen3_vl", "qwen2_5_vl")
 NEUTRAL_DECODING = dict(repetition_penalty=1.0, no_repeat_ngram_size=0, min_new_tokens=0)
 VIDEO_WRAPPER = "<|vision_start|><|video_pad|><|vision_end|>"
 END_OF_TURN = "<|im_end|>"
+# Placeholders the processor expands into vision features. The policy never emits them: one sampled into a
+# completion is read back as a video token when the completion is scored ("video features and video tokens do
+# not match"), which a tiny model sampled at temperature 1.5 does within a few thousand completions.
+VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
 
 
 def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -71,6 +75,8 @@ class VideoLM:
         eos = model.generation_config.eos_token_id
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         self.stop_ids = sorted(set(eos) | {self.tokenizer.convert_tokens_to_ids(END_OF_TURN)})
+        known = [self.tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS if t in self.tokenizer.get_vocab()]
+        self.vision_ids = sorted(set(known))
 
     @classmethod
     def load(cls, path, dtype="float32", device="cpu", attn_implementation="sdpa") -> "VideoLM":
@@ -135,7 +141,8 @@ class VideoLM:
 
         sampling = dict(temperature=temperature, top_p=top_p, top_k=0, typical_p=1.0) if do_sample else {}
         config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=do_sample, eos_token_id=self.stop_ids,
-                                  pad_token_id=self.pad_id, bos_token_id=None, **NEUTRAL_DECODING, **sampling)
+                                  pad_token_id=self.pad_id, bos_token_id=None, suppress_tokens=self.vision_ids or None,
+                                  **NEUTRAL_DECODING, **sampling)
         sequences = self.model.generate(**inputs, generation_config=config, **generate_kwargs)
         ids = sequences[:, inputs["input_ids"].shape[1]:]
         mask = stop_mask(ids, self.stop_ids)
@@ -170,6 +177,8 @@ class VideoLM:
                        use_cache=False).logits[:, :-1]
         if temperature not in (0, 1):
             logits = logits / temperature
+        if self.vision_ids:  # the distribution generate() samples from: vision placeholders suppressed
+            logits = logits.index_fill(-1, torch.tensor(self.vision_ids, device=logits.device), float("-inf"))
         return token_logprobs(logits, completion_ids).masked_fill(completion_mask == 0, 0.0)
 
     def supervised_inputs(self, prompts: list[str], clips: list, targets: list[str],
