@@ -79,7 +79,7 @@ def _report(a):
 
 def _demo(a):
     from crpo.demo import run_demo
-    run_demo(out=a.out, quick=a.quick, seeds=a.seeds)
+    run_demo(out=a.out, quick=a.quick, seeds=a.seeds, pretrain_base=a.pretrain_base)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="runs/demo")
     s.add_argument("--quick", action="store_true", help="one seed, shorter schedules")
     s.add_argument("--seeds", type=int, default=3)
+    s.add_argument("--pretrain-base", action="store_true",
+                   help="pre-train each seed's own base model on unbiased clips (about 3 min a seed) instead of "
+                        "loading the shipped one (crpo/assets/demo_base, which is seed 0 of this)")
     s.set_defaults(func=_demo)
     return p
 

@@ -9,8 +9,9 @@ killed demo picks up where it stopped):
 1. world: a biased training split (the object's colour and a skewed answer prior predict the motion answer in
    `bias` of the dynamic items) and, from a seed never used while tuning the demo, a balanced, cue-free, paired
    bench (every clip has a materialised counterfactual twin: reversed for motion, mirrored for colour).
-2. base model: a tiny random Qwen3-VL, then a short perception pre-training on *unbiased* clips, standing in
-   for the pretrained video LLM a user would start from (which sees motion, if imperfectly).
+2. base model: the shipped one (`crpo/assets/demo_base`, seed 0 of `crpo.demo_base`), or with `pretrain_base`
+   each seed's own: a tiny random Qwen3-VL pre-trained on unbiased clips to see motion (asked as code words, never
+   as the demo's multiple-choice question) and to answer the colour question. See crpo/demo_base.py for why.
 3. warm start: supervised fine-tuning on the biased split, where the colour shortcut is the easy way to fit.
 4. four RL runs with the same rollout budget (2G completions per item): grpo, grpo_cf_aug, tgrpo, crpo.
 5. evaluation of the warm start and each run on the bench -> OUT/results.json, OUT/report.md, OUT/report.png.
@@ -36,18 +37,18 @@ class DemoSettings:
     train_items: int = 400          # biased training split
     bench_pairs: int = 100          # pairs in the evaluation bench
     bias: float = 0.9               # share of dynamic training items whose colour gives the answer away
-    pretrain_items: int = 800       # unbiased perception pre-training clips
-    pretrain_steps: int = 200
     sft_steps: int = 30
     sft_lr: float = 1e-3
     rl_steps: int = 60
-    num_generations: int = 4        # G per branch
+    num_generations: int = 8        # G per branch
     prompts_per_step: int = 4
-    rl_lr: float = 5e-4
+    rl_lr: float = 1e-3
+    temperature: float = 1.5        # of rollouts and of their log-probs: keeps the warm-started policy exploring
+    kl_beta: float = 0.04           # KL to the warm start (DeepSeekMath's value): keeps the colour answers in place
     bench_seed: int = EVAL_SEED
 
 
-QUICK = DemoSettings(train_items=200, bench_pairs=50, pretrain_items=400, pretrain_steps=150, rl_steps=40)
+QUICK = DemoSettings(bench_pairs=50, rl_steps=40)
 
 
 def _log(msg: str) -> None:
@@ -67,10 +68,12 @@ def _timed(path: Path, fn) -> float:
     return seconds
 
 
-def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | None = None) -> dict:
+def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | None = None,
+             pretrain_base: bool = False) -> dict:
     from crpo.bench.evaluate import evaluate
     from crpo.config import TrainConfig
-    from crpo.models.tiny import build_tiny_model
+    from crpo.demo_base import SHIPPED_BASE
+    from crpo.demo_base import pretrain_base as pretrain_base_model
     from crpo.sft import SFTConfig, sft
     from crpo.synth import generate
     from crpo.trainer import train
@@ -92,19 +95,13 @@ def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | Non
         if not (world / "train.jsonl").exists():
             _log(f"seed {seed}: biased training split ({s.train_items} items, bias {s.bias})")
             generate(world, train=s.train_items, bench_pairs=0, bias=s.bias, seed=1000 + seed, **WORLD)
-            generate(root / "pretrain_world", train=s.pretrain_items, bench_pairs=0, bias=0.0, seed=2000 + seed,
-                     **WORLD)
-        tiny = root / "tiny"
-        if not (tiny / "config.json").exists():
-            build_tiny_model("qwen3_vl", tiny, seed=seed)
-        base, warm = root / "base", root / "warmstart"
-        if not (base / "final").exists():
-            _log(f"seed {seed}: perception pre-training of the base model ({s.pretrain_steps} steps, unbiased)")
-            sft(SFTConfig(model=str(tiny), train_data=str(root / "pretrain_world" / "train.jsonl"),
-                          output_dir=str(base), seed=seed, max_steps=s.pretrain_steps, learning_rate=3e-3))
+        base, warm = SHIPPED_BASE, root / "warmstart"
+        if pretrain_base:
+            _log(f"seed {seed}: base model pre-training on unbiased clips")
+            base = pretrain_base_model(root, seed, WORLD)
         if not (warm / "final").exists():
             _log(f"seed {seed}: warm start on the biased split ({s.sft_steps} steps)")
-            sft(SFTConfig(model=str(base / "final"), train_data=str(world / "train.jsonl"), output_dir=str(warm),
+            sft(SFTConfig(model=str(base), train_data=str(world / "train.jsonl"), output_dir=str(warm),
                           seed=seed, max_steps=s.sft_steps, learning_rate=s.sft_lr))
         runs = {"warmstart": warm}
         for algorithm in ALGORITHMS:
@@ -115,8 +112,12 @@ def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | Non
             _log(f"seed {seed}: RL with {algorithm} ({s.rl_steps} steps)")
             cfg = TrainConfig(model=str(warm / "final"), train_data=str(world / "train.jsonl"), output_dir=str(run),
                               algorithm=algorithm, seed=seed, num_generations=s.num_generations,
-                              prompts_per_step=s.prompts_per_step, max_new_tokens=8, max_steps=s.rl_steps,
-                              learning_rate=s.rl_lr, freeze_vision=False, save_steps=10, resume=True,
+                              prompts_per_step=s.prompts_per_step, temperature=s.temperature, max_new_tokens=8,
+                              max_steps=s.rl_steps, learning_rate=s.rl_lr, beta=s.kl_beta, freeze_vision=False,
+                              save_steps=10, resume=True,
+                              # One group of 2G per item for every algorithm: after the warm start the policy is
+                              # nearly deterministic, and within one branch its rollouts would all tie.
+                              advantage_grouping="joint",
                               log_completions_steps=10, report_to="none")
             walls.setdefault(algorithm, []).append(_timed(run, lambda cfg=cfg: train(cfg)))
         for name, run in runs.items():
