@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help="one seed, shorter schedules")
     s.add_argument("--seeds", type=int, default=3)
     s.add_argument("--pretrain-base", action="store_true",
-                   help="pre-train each seed's own base model on unbiased clips (about 3 min a seed) instead of "
+                   help="pre-train each seed's own base model on unbiased clips (about 5 min a seed) instead of "
                         "loading the shipped one (crpo/assets/demo_base, which is seed 0 of this)")
     s.set_defaults(func=_demo)
     return p

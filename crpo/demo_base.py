@@ -1,12 +1,13 @@
 """The demo's base model: a tiny random Qwen3-VL given perception pre-training on *unbiased* synthetic clips,
 standing in for the pretrained video LLM a user starts RL from.
 
-    crpo demo --pretrain-base --seeds 1 --out runs/base   # rebuilds it: runs/base/seed0/base/final
+    crpo demo --pretrain-base --out runs/demo   # each seed pre-trains its own: runs/demo/seedN/base/final
 
-What a tiny model can learn in a CPU budget shaped this recipe (README, "The demo"): trained on the motion and the
-colour question together from scratch, it learns neither in 300 steps; trained on one question at a time, it learns
-each within ~150 steps. And a base that has ever answered the motion question *by option letter* keeps answering it
-from motion after the biased warm start, leaving RL nothing to fix. So the base learns, one after the other:
+What a tiny model can learn in a CPU budget shaped this recipe (README, "The demo"; development seeds only):
+trained on the motion and the colour question together from scratch, it learned neither in 300 steps; trained on
+one question at a time, it learns each within ~150 steps. And a base that answers the motion question in words
+(left/right) maps them onto the options during the biased warm start and keeps answering from motion (P-Acc 0.86
+and 0.82 on dynamic pairs after it), leaving RL nothing to fix. So the base learns, one after the other:
 
 (a) motion, asked as a free-form code word (zig = left, zag = right): the vision tower learns to see which way the
     square slides, yet the model has never tied motion to the letters of the demo's motion question;
@@ -14,7 +15,10 @@ from motion after the biased warm start, leaving RL nothing to fix. So the base 
 
 Its colour-to-letter mapping is exactly the shortcut of the biased training split (a red square slides left in 90%
 of it), so the warm start picks the shortcut up at once, while the motion features wait underneath for a reward
-that asks for them. `SHIPPED_BASE` is seed 0 of this recipe, kept in the repo so `make demo` need not redo it.
+that asks for them. `SHIPPED_BASE` is seed 0 of this recipe (about 5 min on one core), kept in the repo so
+`make demo` need not redo it. CPU float results differ in the last bits between runs, and after 550 steps that
+shows: a rebuild is a different, equally honest base, not a byte-identical one (a second build ended with a
+higher colour loss).
 """
 from __future__ import annotations
 
