@@ -44,7 +44,7 @@ class DemoSettings:
     prompts_per_step: int = 4
     rl_lr: float = 1e-3
     temperature: float = 1.5        # of rollouts and of their log-probs: keeps the warm-started policy exploring
-    kl_beta: float = 0.04           # KL to the warm start (DeepSeekMath's value): keeps the colour answers in place
+    kl_beta: float = 0.04           # KL penalty to the warm start (DeepSeekMath's value), for every algorithm
     bench_seed: int = EVAL_SEED
 
 
