@@ -65,7 +65,7 @@ def time_parts(common: list[str], steps: int) -> tuple[list[float], list[float]]
         offsets = list(range(cfg.prompts_per_step))
         idx = step_items(len(items), cfg.prompts_per_step, step, cfg.seed)
         plans, offsets = load_plans(items, idx, offsets, cfg, str(Path(cfg.train_data).parent), step,
-                                    {"skipped": 0, "unknown_relation": 0})
+                                    {"skipped": 0, "no_counterfactual": 0}, {})
         lm.model.eval()
         _sync()
         t0 = CLOCK()
@@ -73,7 +73,7 @@ def time_parts(common: list[str], steps: int) -> tuple[list[float], list[float]]
             ro = generate_rollouts(lm, plans, cfg, step, offsets)
         _sync()
         t1 = CLOCK()
-        scores = score_rollouts(plans, ro, cfg)
+        scores = score_rollouts(plans, ro.texts, ro.num_generations, cfg)
         rows = scores.in_loss.nonzero().flatten().tolist()
         lm.model.train()
         _sync()

@@ -1,6 +1,6 @@
 """Group-relative advantages and clipped policy-gradient losses: pure tensor functions, no model, no trainer state.
 
-    adv_orig, adv_cf = crpo_advantages(rewards_orig, rewards_cf)             # [N, G] each
+    adv = advantages_by_group(rewards, [[0, 1, 2, 3], [4, 5, 6, 7]], "group")  # rewards [R], ragged groups
     loss, stats = policy_loss(logp, old_logp, advantages, mask, "grpo")      # logp [B, T], advantages [B]
     loss.backward()
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
-GROUPINGS = ("per_branch", "joint")
 
 
 def _nanstd(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -42,24 +41,35 @@ def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-
     return torch.nan_to_num(adv, nan=0.0)
 
 
-def crpo_advantages(orig: torch.Tensor, cf: torch.Tensor, grouping: str = "per_branch", scale: bool = True,
-                    eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
-    """Advantages of both branches: orig [N, G_o], cf [N, G_c] -> ([N, G_o], [N, G_c]); row i is item i.
+SCALES = ("group", "batch", "none")
 
-    per_branch (default): each branch is its own group. Each branch keeps its own baseline, so an item that is
-        harder on its counterfactual clip does not make every original rollout look good (and vice versa).
-    joint: the G_o + G_c rollouts of an item form one group. A branch that is deterministic (all its rollouts
-        alike) has zero advantages under per_branch even when it disagrees with the other branch; joint still
-        ranks the two branches against each other, so that disagreement gives signal.
+
+def advantages_by_group(rewards: torch.Tensor, groups: list[list[int]], scale: str = "group", eps: float = 1e-4
+                        ) -> torch.Tensor:
+    """Group-relative advantages of ragged groups: rewards [R] (NaN = unscored) -> advantages [R].
+
+    groups: lists of row indices; rows in no group (e.g. T-GRPO's shuffled rollouts) get advantage 0.
+    Each row's reward minus its group's mean, then
+        group: divided by its group's unbiased std + eps (GRPO; `group_advantages` with scale=True)
+        batch: divided by the std of the rewards of all grouped rows + eps (TRL's scale_rewards="batch", "Lite
+               PPO"): an item-level bonus that multiplies a group's spread (T-GRPO's, a CRR rate) keeps its weight
+        none:  not divided (Dr. GRPO)
+    Which rows share a group is the algorithm's choice (crpo/methods): crpo groups the 2G rollouts of both
+    branches of an item together, because its cross-branch terms are constant within one branch and a per-branch
+    std removes them (measured: benchmarks/advantage_schemes.py).
     """
-    if grouping not in GROUPINGS:
-        raise ValueError(f"unknown grouping '{grouping}' (expected one of {', '.join(GROUPINGS)})")
-    if orig.shape[0] != cf.shape[0]:
-        raise ValueError(f"crpo_advantages: {orig.shape[0]} original groups but {cf.shape[0]} counterfactual groups")
-    if grouping == "per_branch":
-        return group_advantages(orig, scale, eps), group_advantages(cf, scale, eps)
-    adv = group_advantages(torch.cat([orig, cf], dim=1), scale, eps)
-    return adv[:, : orig.shape[1]], adv[:, orig.shape[1]:]
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale '{scale}' (expected one of {', '.join(SCALES)})")
+    out = torch.zeros_like(rewards)
+    grouped = [r for rows in groups for r in rows]
+    for rows in groups:
+        idx = torch.tensor(rows, dtype=torch.long)
+        out[idx] = group_advantages(rewards[idx][None], scale=scale == "group", eps=eps)[0]
+    if scale == "batch" and grouped:
+        idx = torch.tensor(grouped, dtype=torch.long)
+        std = _nanstd(rewards[idx][None], dim=1)[0, 0]
+        out[idx] = torch.nan_to_num(out[idx] / (std + eps), nan=0.0) if torch.isfinite(std) else out[idx] * 0
+    return out
 
 
 def policy_loss(

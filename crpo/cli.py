@@ -24,9 +24,29 @@ def _synth(a):
 
 
 def _route(a):
-    from crpo.router import route_file
-    for row in route_file(a.file):
-        print(json.dumps(row, ensure_ascii=False))
+    from crpo.llm_router import LLMError, class_counts, route_classes, route_to_cache
+    try:
+        if a.llm:
+            if not a.cache:
+                print("error: --llm needs --cache OUT.jsonl (the file its decisions go to)", file=sys.stderr)
+                return 2
+            summary = route_to_cache(a.file, a.llm, a.cache, model=a.llm_model, batch_size=a.batch_size,
+                                     max_new_tokens=a.max_new_tokens)
+            print(json.dumps(summary))
+            return 0
+        rows = route_classes(a.file, a.cache)
+        if a.summary:
+            print(json.dumps(class_counts(row["class"] for row in rows)))
+            return 0
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+    except LLMError as e:  # unreachable endpoint, HTTP error, bad model directory: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `crpo route FILE | head`: the reader has all it wanted
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
 
 
 def _data_import(a):
@@ -58,7 +78,14 @@ def _sft(a):
 
 def _bench_build(a):
     from crpo.bench.builder import build_bench
-    build_bench(a.items, a.video_root, a.out, materialize=a.materialize)
+    build_bench(a.items, a.video_root, a.out, materialize=a.materialize or bool(a.lmms_eval_task))
+    if a.lmms_eval_task:
+        from pathlib import Path
+
+        from crpo.bench.lmms_task import write_lmms_task
+        name = write_lmms_task(Path(a.out) / "bench.jsonl", a.video_root, a.lmms_eval_task, name=a.lmms_eval_task_name)
+        print(f"wrote lmms-eval task '{name}' to {a.lmms_eval_task} (run it with --include_path {a.lmms_eval_task})",
+              file=sys.stderr)
 
 
 def _eval(a):
@@ -69,7 +96,8 @@ def _eval(a):
 
 def _score(a):
     from crpo.bench.score import score_file
-    print(json.dumps(score_file(a.format, a.data, a.predictions), indent=None))
+    print(json.dumps(score_file(a.format, a.data, a.predictions, quirks=a.quirk,
+                                lmms_eval_samples=a.lmms_eval_samples), indent=None))
 
 
 def _report(a):
@@ -107,8 +135,26 @@ def build_parser() -> argparse.ArgumentParser:
                    "(stripes, checks, pinwheel, grow, fill, fade, appear, recolour, colour, shape, count, relative, side)")
     s.set_defaults(func=_synth)
 
-    s = sub.add_parser("route", help="print the counterfactual relation and answer of every item (never opens videos)")
+    s = sub.add_parser("route", help="print the class, counterfactual relation and answer of every item "
+                       "(never opens videos); --llm: classify with an LLM into a cache that training reads",
+                       description="Without --llm: one JSON row per item (category, relation and answer per "
+                       "transform, the transform chosen, and the paper's class spatial | temporal | spatiotemporal "
+                       "| static | unknown with the transform that class gets). With --llm: a local chat model "
+                       "directory or an OpenAI-compatible URL classifies every item not yet in --cache, appending "
+                       "one row per item; an unparseable reply falls back to the lexicon and is counted.")
     s.add_argument("file", help="items JSONL")
+    s.add_argument("--summary", action="store_true", help="print only the number of items per class")
+    s.add_argument("--llm", metavar="MODEL_DIR_OR_URL", default=None,
+                   help="local transformers chat model directory, or http(s)://host:port of an OpenAI-compatible "
+                        "server (e.g. `vllm serve`)")
+    s.add_argument("--cache", metavar="OUT.jsonl", default=None,
+                   help="route cache: written (resumably) with --llm; without --llm its decisions override the "
+                        "lexicon in the printed classes")
+    s.add_argument("--llm-model", metavar="NAME", default=None,
+                   help="model name sent to the endpoint (default: the first one its /v1/models lists)")
+    s.add_argument("--batch-size", metavar="N", type=int, default=8, help="items per generate call / parallel requests")
+    s.add_argument("--max-new-tokens", metavar="N", type=int, default=1024,
+                   help="reply length limit (reasoning included)")
     s.set_defaults(func=_route)
 
     data = sub.add_parser("data", help="import peer formats into the item schema, or check an items file")
@@ -153,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--video-root", required=True)
     s.add_argument("--out", required=True, help="output directory (bench.jsonl, twin videos with --materialize)")
     s.add_argument("--materialize", action="store_true", help="write twin videos instead of transforming at load time")
+    s.add_argument("--lmms-eval-task", metavar="DIR", default=None,
+                   help="also write the bench as an lmms-eval task (YAML, utils.py, docs) into DIR, to run with "
+                        "`lmms-eval --include_path DIR --log_samples` and score with `crpo score --lmms-eval-samples`; "
+                        "implies --materialize (lmms-eval models read video files)")
+    s.add_argument("--lmms-eval-task-name", metavar="NAME", default=None,
+                   help="the lmms-eval task name (default: crpo_ + the --out folder's name)")
     s.set_defaults(func=_bench_build)
 
     s = sub.add_parser("eval", help="batched greedy evaluation of a model on a benchmark (resumable)")
@@ -167,10 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
     s.set_defaults(func=_eval)
 
-    s = sub.add_parser("score", help="score predictions against a benchmark; prints one JSON object (no model)")
-    s.add_argument("--format", required=True, choices=["dybench", "timeblind", "tempcompass", "vinoground", "mvbench"])
-    s.add_argument("--data", required=True, help="benchmark data file")
-    s.add_argument("--predictions", required=True, help="predictions file")
+    from crpo.bench.quirks import describe as describe_quirks  # a table of strings: still instant
+    s = sub.add_parser("score", help="score predictions against a benchmark; prints one JSON object (no model)",
+                       description="Each peer format applies its benchmark's official answer parser and "
+                       "aggregation to the raw model output (docs/scorers.md). --quirk switches a reproduced "
+                       "official quirk.", epilog="quirks (format.name (default): what):\n" + describe_quirks(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--format", required=True,
+                   choices=["dybench", "timeblind", "tempcompass", "vinoground", "mvbench", "tvbench"])
+    s.add_argument("--data", required=True, help="benchmark data: our items JSONL or the benchmark's own file/folder")
+    s.add_argument("--predictions", default=None, help="predictions: our JSONL or the benchmark's own file/folder")
+    s.add_argument("--lmms-eval-samples", metavar="FILE", nargs="+", default=None,
+                   help="dybench: read the outputs from lmms-eval --log_samples file(s) of a task written by "
+                        "`crpo bench build --lmms-eval-task`, instead of --predictions")
+    s.add_argument("--quirk", metavar="NAME=on|off", action="append", default=None,
+                   help="switch one official-code quirk of the format on or off (repeatable; listed below)")
     s.set_defaults(func=_score)
 
     s = sub.add_parser("report", help="markdown table + PNG chart of several evaluation runs side by side")

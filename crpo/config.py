@@ -18,10 +18,20 @@ class ConfigError(ValueError):
     pass
 
 
-def _help(text: str, default=MISSING, **kw):
+def _help(text: str, default=MISSING, choices: tuple | None = None, **kw):
+    """A field with its help text; `choices` are checked when the config is built (`check_choices`)."""
+    meta = {"help": text, "choices": choices}
     if default is MISSING and "default_factory" not in kw:
-        return field(metadata={"help": text}, **kw)
-    return field(default=default, metadata={"help": text}, **kw)
+        return field(metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+def check_choices(cfg) -> None:
+    """A value outside a field's choices is a one-line error naming the allowed values, before any model loads."""
+    for f in fields(cfg):
+        allowed = f.metadata.get("choices")
+        if allowed and getattr(cfg, f.name) not in allowed:
+            raise ConfigError(f"config key '{f.name}' is '{getattr(cfg, f.name)}'; allowed: {', '.join(allowed)}")
 
 
 @dataclass
@@ -34,15 +44,17 @@ class RunConfig:
     seed: int = _help("seed of data order, sampling and initialisation", 0)
     num_frames: int = _help("frames sampled per clip (even: Qwen's temporal patch is 2 frames)", 8)
     max_pixels: int = _help("per-frame pixel budget when decoding (0 = keep the source size)", 0)
-    answer_format: str = _help("think: <think>..</think><answer>..</answer>; answer: <answer>..</answer> only", "answer")
+    answer_format: str = _help("think: <think>..</think><answer>..</answer>; answer: <answer>..</answer> only", "answer",
+                               choices=("think", "answer"))
 
     max_steps: int = _help("optimizer steps", 20)
     learning_rate: float = _help("AdamW learning rate", 1e-5)
     weight_decay: float = _help("AdamW weight decay", 0.0)
-    lr_scheduler: str = _help("constant | linear | cosine (after warm-up)", "constant")
+    lr_scheduler: str = _help("constant | linear | cosine (after warm-up)", "constant",
+                              choices=("constant", "linear", "cosine"))
     warmup_steps: int = _help("linear warm-up steps", 0)
     max_grad_norm: float = _help("gradient clipping (0 = off)", 1.0)
-    dtype: str = _help("float32 | bfloat16 (weights and compute)", "float32")
+    dtype: str = _help("float32 | bfloat16 (weights and compute)", "float32", choices=("float32", "bfloat16"))
     gradient_checkpointing: bool = _help("recompute activations in backward to save memory", False)
     freeze_vision: bool = _help("keep the vision tower frozen", True)
     lora: bool = _help("train LoRA adapters (peft); in RL the reference policy is the adapter disabled", False)
@@ -53,12 +65,22 @@ class RunConfig:
     save_steps: int = _help("checkpoint every N steps (0 = only at the end)", 0)
     resume: bool = _help("continue from the newest checkpoint in output_dir", False)
 
+    def __post_init__(self):
+        check_choices(self)
+
 
 @dataclass
 class TrainConfig(RunConfig):
-    algorithm: str = _help("crpo | grpo | grpo_cf_aug (counterfactual clips as plain augmentation) | tgrpo", "crpo")
-    counterfactual: str = _help("transform of the counterfactual branch: auto (router picks per item) | hflip | "
-                                "reverse | hflip+reverse", "auto")
+    algorithm: str = _help("crpo | grpo | grpo_cf_aug (counterfactual clips as plain augmentation, needs "
+                           "counterfactual answers) | tgrpo (Video-R1) | arrowrl (reverse reward); formulas in "
+                           "crpo/methods/", "crpo", choices=("crpo", "grpo", "grpo_cf_aug", "tgrpo", "arrowrl"))
+    counterfactual: str = _help("transform of the counterfactual branch: auto (the item's question class picks "
+                                "hflip or reverse) | hflip | reverse | hflip+reverse", "auto",
+                                choices=("auto", "hflip", "reverse", "hflip+reverse"))
+    route_cache: str = _help("JSONL of question classes from `crpo route --llm` (read, never computed, in "
+                             "training); items not in it are classed by the lexicon router", "")
+    null_option: str = _help("append 'None of the above' to every multiple-choice item on both branches: auto "
+                             "(crpo only) | on | off", "auto", choices=("auto", "on", "off"))
     max_prompt_length: int = _help("error (naming the item) when a prompt with its vision tokens is longer; 0 = no limit", 0)
 
     # --- rollouts
@@ -70,20 +92,34 @@ class TrainConfig(RunConfig):
     top_p: float = _help("nucleus sampling of rollouts", 1.0)
 
     # --- rewards
-    accuracy_weight: float = _help("weight of the accuracy reward (each branch against its own ground truth)", 1.0)
-    format_weight: float = _help("weight of the format reward (think/answer template)", 0.0)
-    crr_weight: float = _help("weight of the Counterfactual Relation Reward (crpo only)", 1.0)
-    crr_mode: str = _help("mapped: the counterfactual answer must be the one the router predicts; differ: any "
-                          "different answer satisfies a 'change' relation", "mapped")
-    crr_gate_on_correct: bool = _help("only correct rollouts earn CRR (consistently wrong earns nothing)", True)
+    accuracy_weight: float = _help("weight of the accuracy reward (original branch; both branches for grpo_cf_aug "
+                                   "and crr_mode mapped/differ)", 1.0)
+    format_weight: float = _help("weight of the format reward (answer template), on every trained rollout", 0.0)
+    behave_weight: float = _help("crpo paper mode: weight of R_behave on the counterfactual branch (answer "
+                                 "changed for dynamic items, correct for static ones)", 1.0)
+    crr_weight: float = _help("weight of the Counterfactual Relation Reward terms (crpo only)", 1.0)
+    crr_mode: str = _help("paper: label-free gated terms (R_CRR^orig = acc * rate of expected counterfactual "
+                          "behaviour, R_CRR^aug = behave * rate of correct originals); mapped: the counterfactual "
+                          "answer must be the router's; differ: any different answer satisfies 'change'", "paper",
+                          choices=("paper", "mapped", "differ"))
+    crr_aggregate: str = _help("paper mode: how the other branch is summarised: mean (its rate) | majority", "mean",
+                               choices=("mean", "majority"))
+    crr_gate_on_correct: bool = _help("mapped/differ: only correct rollouts earn CRR (paper mode always gates)", True)
     tgrpo_alpha: float = _help("T-GRPO bonus added to correct ordered rollouts", 0.3)
     tgrpo_mu: float = _help("T-GRPO: bonus when acc(ordered) >= mu * acc(shuffled)", 0.8)
+    arrow_alpha: float = _help("ArrowRL: weight of the reverse reward alpha * (1 - sim(o, o_rev))", 0.25)
+    arrow_gamma: float = _help("ArrowRL: drop the reverse reward when reversed answers match the target above gamma",
+                               0.75)
 
     # --- advantages and loss
-    advantage_grouping: str = _help("per_branch: each branch normalised within its own G rollouts; joint: both "
-                                    "branches of an item as one group of 2G", "per_branch")
-    scale_rewards: bool = _help("divide advantages by the group std (false = Dr. GRPO)", True)
-    loss_type: str = _help("grpo | bnpo | dr_grpo | dapo (token aggregation, see crpo/algorithms.py)", "grpo")
+    advantage_grouping: str = _help("joint: both trained branches of an item form one group of 2G (crpo's "
+                                    "cross-branch terms act only so); per_branch: each branch its own group",
+                                    "joint", choices=("joint", "per_branch"))
+    scale_rewards: str = _help("advantage scale: group (GRPO std) | batch (std over the step) | none (Dr. GRPO) | "
+                               "auto (batch for tgrpo, whose bonus a group std removes; group otherwise)", "auto",
+                               choices=("auto", "group", "batch", "none"))
+    loss_type: str = _help("grpo | bnpo | dr_grpo | dapo (token aggregation, see crpo/algorithms.py)", "grpo",
+                           choices=("grpo", "bnpo", "dr_grpo", "dapo"))
     num_iterations: int = _help("PPO epochs over each batch of rollouts (old log-probs stored before the first)", 1)
     epsilon_low: float = _help("lower clip of the probability ratio", 0.2)
     epsilon_high: float = _help("upper clip of the probability ratio", 0.2)
@@ -92,14 +128,18 @@ class TrainConfig(RunConfig):
 
     # --- logging
     log_completions_steps: int = _help("write sample completions of both branches every N steps (0 = never)", 10)
-    report_to: str = _help("tensorboard | wandb | none (metrics.jsonl is always written)", "tensorboard")
+    log_rollouts: bool = _help("write OUTPUT_DIR/rollouts.jsonl: every completion's answer, reward terms, total "
+                               "and advantage", False)
+    report_to: str = _help("tensorboard | wandb | none (metrics.jsonl is always written)", "tensorboard",
+                           choices=("tensorboard", "wandb", "none"))
 
 
 @dataclass
 class SFTConfig(RunConfig):
     output_dir: str = _help("checkpoints, final/ model and metrics.jsonl", "runs/sft")
     loss_on: str = _help("both: mean NLL of the answer tokens + mean NLL of the format tokens; all: mean over every "
-                         "completion token; answer: only the answer tokens (no format learned)", "both")
+                         "completion token; answer: only the answer tokens (no format learned)", "both",
+                         choices=("both", "all", "answer"))
     batch_size: int = _help("items per optimizer step", 16)
     max_steps: int = _help("optimizer steps", 30)
     learning_rate: float = _help("AdamW learning rate", 1e-3)
@@ -139,7 +179,10 @@ def load_config(cls, path=None, overrides=(), **defaults):
     for key, value in values.items():
         if value is not None and not isinstance(value, hints[key]) and not (hints[key] is float and isinstance(value, int)):
             raise ConfigError(f"{path or 'overrides'}: config key '{key}' expects {hints[key].__name__}, got {value!r}")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as e:
+        raise ConfigError(f"{path or 'overrides'}: {e}") from None
 
 
 def describe(cls) -> str:

@@ -9,7 +9,9 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-PROBLEM_TYPES = ("multiple_choice", "yes_no", "numerical", "free_form")
+# regression (a quantity scored by relative error) and ocr (a transcription scored by word error rate) keep the
+# reward types of Video-R1 data; crpo/rewards.py `answer_score` says how each is scored.
+PROBLEM_TYPES = ("multiple_choice", "yes_no", "numerical", "free_form", "regression", "ocr")
 TRANSFORMS = ("hflip", "reverse", "hflip+reverse")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -23,7 +25,7 @@ class Item:
     id: str
     video: str                       # path relative to a video root
     question: str
-    answer: str                      # option letter | yes/no | a number | free text
+    answer: str                      # option letter | yes/no | a number (numerical, regression) | text
     problem_type: str = "multiple_choice"
     options: list[str] | None = None  # option texts, no letters; multiple choice only
     category: str | None = None
@@ -68,11 +70,12 @@ def validate_item(item: Item, where: str = "<row>") -> None:
             raise DataError(f"{where}: answer '{item.answer}' of item '{item.id}' is not among the option letters {letters}")
     if item.problem_type == "yes_no" and item.answer.lower() not in ("yes", "no"):
         raise DataError(f"{where}: yes_no item '{item.id}' has answer '{item.answer}'")
-    if item.problem_type == "numerical":
+    if item.problem_type in ("numerical", "regression"):
         try:
             float(item.answer)
         except ValueError:
-            raise DataError(f"{where}: numerical item '{item.id}' has non-numeric answer '{item.answer}'") from None
+            raise DataError(f"{where}: {item.problem_type} item '{item.id}' has non-numeric answer "
+                            f"'{item.answer}'") from None
     if item.transform is not None and item.transform not in TRANSFORMS:
         raise DataError(f"{where}: unknown transform '{item.transform}' (expected one of {', '.join(TRANSFORMS)})")
 

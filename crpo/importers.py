@@ -7,6 +7,8 @@ input. Rows that cannot become video items (Video-R1 image rows) are skipped and
 Layouts followed (field names as the projects publish them):
 - Video-R1 (JSON list or JSONL): problem, options ["A. text", ...], solution "<answer>B</answer>", path,
   problem_type ("multiple choice" | "numerical" | "regression" | "OCR" | "free-form"), data_type ("video" | "image").
+  Each keeps its reward type: multiple_choice, numerical, regression, ocr, free_form (scored as Video-R1 scores
+  them, crpo/rewards.py `answer_score`); a number's thousands separators are dropped ("1,000" -> "1000").
 - MVBench / DyBench / TVBench (JSON list or JSONL): video, question, candidates [texts], answer (the option text),
   optional start/end seconds; the task name goes to `category` when a row carries `task`.
 - TimeBlind data.jsonl: index, video_path, question, answer (yes/no or A/B), type; `index` is kept in `extra` (its
@@ -31,8 +33,8 @@ from crpo.data import LETTERS, DataError, Item, validate_item, write_jsonl
 
 _LETTERED = re.compile(r"^\s*\(?([A-Z])[.):]\s*(.*)$")
 _ANSWER_TAG = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.S)
-VIDEOR1_TYPES = {"multiple choice": "multiple_choice", "numerical": "numerical", "regression": "numerical",
-                 "ocr": "free_form", "free-form": "free_form"}
+VIDEOR1_TYPES = {"multiple choice": "multiple_choice", "numerical": "numerical", "regression": "regression",
+                 "ocr": "ocr", "free-form": "free_form"}
 
 
 class Skip(Exception):
@@ -64,6 +66,8 @@ def from_videor1(row: dict, where: str, video_root=None) -> Item:
     options = _strip_letters(row["options"]) if kind == "multiple_choice" else None
     if kind == "multiple_choice":
         answer = answer.strip("(). ").upper()[:1]
+    if kind in ("numerical", "regression"):
+        answer = answer.replace(",", "")  # Video-R1 reads "1,000" as 1000 (normalize_number)
     item = Item(id=str(row.get("problem_id", where)), video=_rel(row["path"], video_root), question=row["problem"],
                 answer=answer, problem_type=kind, options=options,
                 extra={k: row[k] for k in ("data_source",) if k in row})

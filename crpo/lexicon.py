@@ -57,6 +57,7 @@ CHANGE_LEXICON = {
     "inflate": {"inflate": "deflate", "inflates": "deflates", "inflating": "deflating", "inflated": "deflated"},
     "brighten": {"brighten": "darken", "brightens": "darkens", "brightening": "darkening",
                  "brightened": "darkened", "getting brighter": "getting darker", "gets brighter": "gets darker"},
+    "zoom": {"zoom in": "zoom out", "zooms in": "zooms out", "zooming in": "zooming out", "zoomed in": "zoomed out"},
     "fade": {"fade in": "fade out", "fades in": "fades out", "fading in": "fading out", "faded in": "faded out"},
     "speed": {"speed up": "slow down", "speeds up": "slows down", "speeding up": "slowing down",
               "sped up": "slowed down", "accelerate": "decelerate", "accelerates": "decelerates",

@@ -8,9 +8,10 @@
     reward_orig = combine_rewards({"accuracy": acc, "format": fmt, "crr": crr_orig}, weights)  # -> group_advantages
 
 Conventions. An answer is the normalised string `extract_answer` returns (an option letter, "yes"/"no", a number
-such as "3" or "2.5", or normalised free text) or None when nothing can be read. A reward is a float, or None when
-the rollout cannot be scored (its ground truth is unknown, e.g. the counterfactual answer of an item the router
-could not decide): unscored is not wrong, and `combine_rewards` keeps the two apart.
+such as "3" or "2.5", or free text) or None when nothing can be read. Accuracy is 0/1 for letters, yes/no and
+numbers, continuous in [0, 1] for regression, OCR and free-form answers (Video-R1's scores, `answer_score`). A
+reward is a float, or None when the rollout cannot be scored (its ground truth is unknown, e.g. the counterfactual
+answer of an item the router could not decide): unscored is not wrong, and `combine_rewards` keeps the two apart.
 
 Counterfactual Relation Reward (CRR). The paper (arXiv, May 2026) states what CRR asks -- the answer should change
 under the counterfactual for dynamic questions and stay for static ones -- but does not publish a formula, so this
@@ -43,6 +44,8 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
+from crpo.answer_metrics import (free_form_score, mean_relative_accuracy, ocr_score, relative_accuracy,
+                                 rouge_l, words)  # rouge_l: re-exported, callers import it from here
 from crpo.data import LETTERS, PROBLEM_TYPES
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -123,6 +126,12 @@ def _number(span: str) -> str | None:
     return format_number(values.pop()) if len(values) == 1 else None
 
 
+def _free_text(span: str) -> str | None:
+    # ROUGE's own tokenizer reads only lower-case alphanumeric words, so this loses nothing it scores; articles stay
+    # because ROUGE counts them (normalize_text would drop them and change Video-R1's score).
+    return " ".join(words(span)) or None
+
+
 def extract_answer(text: str, problem_type: str, options: Sequence[str] | None = None) -> str | None:
     """The answer a completion commits to, normalised for comparison, or None when it cannot be read unambiguously.
 
@@ -130,8 +139,11 @@ def extract_answer(text: str, problem_type: str, options: Sequence[str] | None =
       multiple_choice: an option letter valid for `options` ("B", "(B)", "B.", "Answer: B", or the text of
         exactly one option); two different letters, or a letter contradicted by the option text, give None;
       yes_no: "yes" or "no" when exactly one of the two words occurs;
-      numerical: the canonical text of the only number present ("3", "2.5", "1000"; "three" counts);
-      free_form: `normalize_text` of the span (None when empty).
+      numerical, regression: the canonical text of the only number present ("3", "2.5", "1000"; "three" counts);
+      free_form: the span's lower-case alphanumeric words joined by single spaces ("The Red, ball." -> "the red
+        ball"), which is all that ROUGE reads;
+      ocr: the span with its whitespace collapsed, case and punctuation kept (the word error rate counts them).
+    Empty free text is None.
     """
     if problem_type not in PROBLEM_TYPES:
         raise ValueError(f"unknown problem_type '{problem_type}' (expected one of {', '.join(PROBLEM_TYPES)})")
@@ -141,66 +153,86 @@ def extract_answer(text: str, problem_type: str, options: Sequence[str] | None =
             raise ValueError("extract_answer: a multiple_choice question needs its options")
         return _choice(span, options)
     if problem_type == "yes_no":
-        words = {w.lower() for w in _YES_NO.findall(span)}
-        return words.pop() if len(words) == 1 else None
-    if problem_type == "numerical":
+        words_ = {w.lower() for w in _YES_NO.findall(span)}
+        return words_.pop() if len(words_) == 1 else None
+    if problem_type in ("numerical", "regression"):
         return _number(span)
-    return normalize_text(span) or None
+    if problem_type == "ocr":
+        return " ".join(span.split()) or None
+    return _free_text(span)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Accuracy and format
-
-def rouge_l(prediction: str, reference: str) -> float:
-    """ROUGE-L F1 between two normalised texts, over whitespace tokens (longest common subsequence)."""
-    p, r = prediction.split(), reference.split()
-    if not p or not r:
-        return 0.0
-    prev = [0] * (len(r) + 1)
-    for a in p:
-        cur = [0]
-        for j, b in enumerate(r):
-            cur.append(prev[j] + 1 if a == b else max(prev[j + 1], cur[j]))
-        prev = cur
-    lcs = prev[-1]
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(p), lcs / len(r)
-    return 2 * precision * recall / (precision + recall)
-
-
-def answer_score(predicted: str | None, truth: str | None, problem_type: str, rel_tol: float = 1e-6,
-                 rouge: bool = False) -> float | None:
-    """Accuracy of one extracted answer: 1.0 or 0.0 (ROUGE-L in [0, 1] for free text with `rouge`); None when
-    `truth` is None (unknown ground truth).
-
-    `truth` is the item's raw answer (a letter, yes/no, a number, free text); it is normalised here.
-    An unreadable prediction (None) is wrong, not unscored.
-    """
-    if truth is None:
+def normalize_answer(answer: str | None, problem_type: str) -> str | None:
+    """An item's raw answer in the form `extract_answer` returns for that problem type, so the two compare with ==
+    (a letter upper-case, yes/no lower-case, a number as `format_number` writes it, free text as extracted); None
+    when it is None or unusable (a numerical answer that is no number)."""
+    if answer is None:
         return None
-    if predicted is None:
-        return 0.0
     if problem_type == "multiple_choice":
-        return float(predicted == truth.strip().upper())
+        return answer.strip().upper() or None
     if problem_type == "yes_no":
-        return float(predicted == truth.strip().lower())
-    if problem_type == "numerical":
-        return float(math.isclose(float(predicted), float(truth), rel_tol=rel_tol, abs_tol=1e-9))
+        return answer.strip().lower() or None
+    if problem_type in ("numerical", "regression"):
+        try:
+            return format_number(float(answer.replace(",", "")))  # Video-R1 drops thousands separators too
+        except ValueError:
+            return None
+    if problem_type == "ocr":
+        return " ".join(answer.split()) or None
     if problem_type == "free_form":
-        reference = normalize_text(truth)
-        return rouge_l(predicted, reference) if rouge else float(predicted == reference)
+        return _free_text(answer)
     raise ValueError(f"unknown problem_type '{problem_type}' (expected one of {', '.join(PROBLEM_TYPES)})")
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Accuracy and format (accuracy as Video-R1 scores its problem types: crpo/answer_metrics.py)
+
+REGRESSION_SCORES = ("mra", "relative")
+
+
+def answer_score(predicted: str | None, truth: str | None, problem_type: str,
+                 regression: str = "mra") -> float | None:
+    """Accuracy of one extracted answer against the item's raw answer `truth`, in [0, 1]; None when `truth` is None
+    (unknown ground truth: unscored, not wrong). An unreadable prediction (None) scores 0.0.
+
+      multiple_choice, yes_no: 1.0 when the normalised answers are equal, else 0.0
+      numerical:  1.0 when round(y_hat, 2) == round(y, 2) (Video-R1 grpo.py @ d7399617, "numerical"), else 0.0
+      regression: `mean_relative_accuracy` (regression="mra", the issue's choice and Video-R1's evaluation) or
+                  `relative_accuracy` (regression="relative", Video-R1's training reward)
+      ocr:        `ocr_score`, 1 - word error rate clamped to [0, 1] (grpo.py @ d7399617, "OCR")
+      free_form:  `free_form_score`, the mean of ROUGE-1/2/L F1 clamped to [0, 1] (grpo.py @ d7399617, "free-form")
+
+    Not reproduced from Video-R1: its numerical reward first scores 0 when exactly one of the two strings holds a
+    "." or "," ("3.0" for 3, "1000" for "1,000"); extraction here reads the value, not the spelling, and scores by it.
+    """
+    if truth is None:
+        return None
+    if problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"unknown problem_type '{problem_type}' (expected one of {', '.join(PROBLEM_TYPES)})")
+    if regression not in REGRESSION_SCORES:
+        raise ValueError(f"unknown regression score '{regression}' (expected one of {', '.join(REGRESSION_SCORES)})")
+    if predicted is None:
+        return 0.0
+    if problem_type == "free_form":
+        return free_form_score(predicted, truth)
+    if problem_type == "ocr":
+        return ocr_score(predicted, truth)
+    if problem_type in ("numerical", "regression"):
+        y_hat, y = float(predicted), float(truth.replace(",", ""))
+        if problem_type == "numerical":
+            return float(round(y_hat, 2) == round(y, 2))
+        return mean_relative_accuracy(y_hat, y) if regression == "mra" else relative_accuracy(y_hat, y)
+    return float(predicted == normalize_answer(truth, problem_type))
+
+
 def accuracy_reward(predicted: Sequence[str | None], truth: Sequence[str | None], problem_type: str | Sequence[str],
-                    rel_tol: float = 1e-6, rouge: bool = False) -> list[float | None]:
+                    regression: str = "mra") -> list[float | None]:
     """Per-rollout accuracy (see `answer_score`): lists aligned one entry per rollout; a single `problem_type`
     string applies to all of them (the G rollouts of one item), a list gives one per rollout (TRL-style columns)."""
     kinds = [problem_type] * len(predicted) if isinstance(problem_type, str) else problem_type
     if not len(predicted) == len(truth) == len(kinds):
         raise ValueError(f"accuracy_reward: {len(predicted)} answers, {len(truth)} truths, {len(kinds)} problem types")
-    return [answer_score(p, t, k, rel_tol, rouge) for p, t, k in zip(predicted, truth, kinds)]
+    return [answer_score(p, t, k, regression) for p, t, k in zip(predicted, truth, kinds)]
 
 
 # Blocks whose content holds no tag (no nesting, no repeats), a non-empty answer, nothing else but whitespace.
@@ -298,7 +330,7 @@ def tgrpo_bonus(acc_ordered: Sequence[float | None], acc_shuffled: Sequence[floa
 def combine_rewards(components: Mapping[str, Sequence[float | None]], weights: Mapping[str, float]) -> list[float]:
     """Weighted sum of reward components per rollout; None (unscored) components are skipped, not counted as 0.
 
-    A rollout with no scored component at all gets NaN, which `crpo.algorithms.group_advantages` leaves out of its
+    A rollout with no scored component of non-zero weight gets NaN, which `crpo.algorithms.group_advantages` leaves out of its
     group's baseline and gives advantage 0 (TRL's GRPOTrainer does the same). Skipping is unbiased within a group
     because a component is unscored for a whole item (its ground truth or relation is unknown), so every rollout
     of the group misses the same terms and the group-relative advantage is unchanged by the omission.
@@ -312,6 +344,87 @@ def combine_rewards(components: Mapping[str, Sequence[float | None]], weights: M
     n = next(iter(lengths.values()), 0)
     out = []
     for i in range(n):
-        scored = [weights[name] * values[i] for name, values in components.items() if values[i] is not None]
+        # A zero-weight term is not part of the reward: it must not turn an unscored rollout into a scored 0.
+        scored = [weights[name] * values[i] for name, values in components.items()
+                  if values[i] is not None and weights[name] != 0]
         out.append(sum(scored) if scored else math.nan)
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The paper's label-free CRPO terms (crr_mode=paper) and ArrowRL's reverse reward
+
+AGGREGATES = ("mean", "majority")
+
+
+def behave_reward(cf: Sequence[str | None], relation: str, truth: str | None) -> list[float | None]:
+    """R_behave of the counterfactual rollouts of one item: does each behave as its relation expects?
+
+        change (dynamic): 1 when y_j is a readable answer other than the original's correct answer `truth`
+        same   (static):  1 when y_j == truth (the answer must survive the transform), else 0
+
+    No counterfactual answer label is needed: on the transformed clip the original's answer is wrong for a dynamic
+    question whatever the right one is (with "None of the above" appended there is always another option to give).
+    `truth` is the normalised original answer (a letter, yes/no, ...); None (unknown) or relation "unknown" leaves
+    every rollout unscored. An unreadable answer (None) never behaves.
+    """
+    if relation not in RELATIONS:
+        raise ValueError(f"unknown relation '{relation}' (expected one of {', '.join(RELATIONS)})")
+    if relation == "unknown" or truth is None:
+        return [None] * len(cf)
+    if relation == "change":
+        return [float(y is not None and y != truth) for y in cf]
+    return [float(y == truth) for y in cf]
+
+
+def _aggregate(values: Sequence[float | None], how: str) -> float | None:
+    scored = [v for v in values if v is not None]
+    if not scored:
+        return None
+    mean = sum(scored) / len(scored)
+    return mean if how == "mean" else float(mean > 0.5)
+
+
+def paper_crr(acc_orig: Sequence[float | None], behave_cf: Sequence[float | None], aggregate: str = "mean"
+              ) -> tuple[list[float | None], list[float | None]]:
+    """The two gated Counterfactual Relation Rewards of one item (the paper states them in words only):
+
+        R_CRR^orig_i = acc_i * agg_j(behave_j)    do the counterfactual rollouts behave as expected,
+                                                  gated on original rollout i being correct
+        R_CRR^aug_j  = behave_j * agg_i(acc_i)    are the original rollouts correct, gated on counterfactual
+                                                  rollout j behaving as expected
+
+    agg = "mean" (the rate; a Monte-Carlo estimate of the chance that a twin rollout stands in the relation) or
+    "majority" (1 when more than half do). Binary accuracies make acc_i the gate; partial ones (ROUGE, MRA) weight
+    it. A gate whose value is None (truth unknown) is not applied: the term is then the aggregate alone. The
+    aggregate is a constant within a branch, so under per-branch std normalisation these terms scale the branch's
+    own reward and vanish: crpo groups both branches of an item together (see crpo/algorithms.py).
+    """
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"unknown crr aggregate '{aggregate}' (expected one of {', '.join(AGGREGATES)})")
+    behave_rate, acc_rate = _aggregate(behave_cf, aggregate), _aggregate(acc_orig, aggregate)
+
+    def gated(gate, rate):
+        if rate is None:
+            return None
+        return rate if gate is None else gate * rate
+
+    return [gated(a, behave_rate) for a in acc_orig], [gated(b, acc_rate) for b in behave_cf]
+
+
+def arrow_reverse_reward(forward: Sequence[str | None], reverse: Sequence[str | None], truth: str | None,
+                         alpha: float = 0.25, gamma: float = 0.75) -> list[float]:
+    """ArrowRL's reverse reward (Xue, Luo, Grauman, NeurIPS 2025) for the forward rollouts of one item:
+
+        r_rev_i = alpha * (1 - sim(o_i, o_rev)),   sim = share of the reversed-video rollouts whose answer equals o_i
+
+    so a forward answer the reversed video would also give earns nothing. The term is dropped (0 for every
+    rollout) when the reversed-video answers already match the target more often than gamma: the question does not
+    depend on the arrow of time. For discrete answers exact match is the similarity (ArrowRL compares free text
+    with a judge; on letters that reduces to equality). An unreadable forward answer earns nothing.
+    """
+    if not reverse:
+        return [0.0] * len(forward)
+    if truth is not None and sum(y == truth for y in reverse) / len(reverse) > gamma:
+        return [0.0] * len(forward)
+    return [0.0 if x is None else alpha * (1.0 - sum(x == y for y in reverse) / len(reverse)) for x in forward]

@@ -236,8 +236,10 @@ def _text_rules(item: Item, transform: str, answer: str) -> str | None:
     q = _question(item, transform, motion)
     if q.asserted:
         return None
-    if item.problem_type == "numerical":
+    if item.problem_type in ("numerical", "regression"):
         return answer  # a count or a quantity is not changed by mirroring or reversal
+    if item.problem_type == "ocr":
+        return answer if transform == "reverse" else None  # text is not reversed by time; a mirror garbles it
     segs = _scan(_norm(answer), transform, motion)
     terms = _terms(segs)
     if len(terms) == 1 and terms[0].resolved:
@@ -316,7 +318,7 @@ def categorize(item: Item) -> str:
     if item.category in CATEGORIES:
         return item.category
     q = _norm(item.question)
-    if item.problem_type == "numerical" or COUNT.search(q):
+    if item.problem_type in ("numerical", "regression") or COUNT.search(q):
         return "counting"
     if ATTRIBUTE.search(q):
         return "static_attribute"
@@ -369,7 +371,7 @@ def relation(item: Item, transform: str) -> tuple[str, str | None]:
 
 def _after(item: Item, transform: str, answer: str) -> str | None:
     """The rule-based answer on the transformed clip given that `answer` is correct on the untransformed one."""
-    if item.problem_type in ("numerical", "free_form"):
+    if item.problem_type in ("numerical", "regression", "ocr", "free_form"):
         return _text_rules(item, transform, answer)
     return _rules(item, transform).get(answer)
 

@@ -1,7 +1,8 @@
-"""From completions to per-rollout rewards and advantages, for every algorithm.
+"""From completions to per-rollout reward terms, totals and advantages, for whichever algorithm runs.
 
-Kept out of the trainer so the loop reads rollout -> score -> advantages -> loss -> step. The reward maths
-itself (answer extraction, accuracy, format, CRR, T-GRPO bonus) lives in crpo/rewards.py.
+Kept out of the trainer so the loop reads rollout -> score -> advantages -> loss -> step. What an algorithm
+rewards lives in its module (crpo/methods/); the maths in crpo/rewards.py (terms), `combine_rewards` (their
+weighted sum, unscored terms skipped, NaN when nothing is scored) and crpo/algorithms.py (advantages).
 """
 from __future__ import annotations
 
@@ -9,66 +10,58 @@ from dataclasses import dataclass
 
 import torch
 
-from crpo import rewards
-from crpo.algorithms import group_advantages
-from crpo.rollout import ItemPlan, Rollouts
+from crpo.algorithms import advantages_by_group
+from crpo.methods import METHODS
+from crpo.methods.common import ItemPlan
+from crpo.rewards import combine_rewards
+
+TERMS = ("accuracy", "format", "behave", "crr", "tgrpo_bonus", "arrow_reverse")
+
+
+def term_weights(cfg) -> dict[str, float]:
+    """Weight of every reward term; the T-GRPO and ArrowRL terms carry their alpha inside."""
+    return {"accuracy": cfg.accuracy_weight, "format": cfg.format_weight, "behave": cfg.behave_weight,
+            "crr": cfg.crr_weight, "tgrpo_bonus": 1.0, "arrow_reverse": 1.0}
+
+
+def advantage_scale(cfg) -> str:
+    """scale_rewards=auto: the batch std for tgrpo (its bonus is a per-item constant), the group std otherwise."""
+    if cfg.scale_rewards != "auto":
+        return cfg.scale_rewards
+    return "batch" if cfg.algorithm == "tgrpo" else "group"
 
 
 @dataclass
 class Scores:
-    """Per completion row: extracted answer, reward components, total reward, advantage."""
+    """Per completion row of the step (row r belongs to branch r // G)."""
     answers: list[str | None]
-    accuracy: list[float | None]
-    format: list[float]
-    crr: list[float | None]        # None where CRR does not apply (not crpo, or relation unknown)
-    bonus: list[float]             # T-GRPO bonus
-    total: torch.Tensor            # [R]
-    advantages: torch.Tensor       # [R]
-    branch: list[str]              # "orig" | "cf" | "shuffled" per row
-    in_loss: torch.Tensor          # [R] bool
+    accuracy: list[float | None]           # against each branch's truth where known: monitoring, not the reward
+    terms: dict[str, list[float | None]]   # every reward term by name; None = not part of that row's reward
+    total: torch.Tensor                    # [R] weighted sum of the terms (NaN = nothing scored)
+    advantages: torch.Tensor               # [R]
+    branch: list[str]                      # "orig" | "cf" | "shuffled" | "reversed"
+    rollout: list[int]                     # index of the row within its branch
+    item_id: list[str]
+    in_loss: torch.Tensor                  # [R] bool
 
 
-def score_rollouts(plans: list[ItemPlan], ro: Rollouts, cfg) -> Scores:
-    g = ro.num_generations
-    n = len(ro.texts)
-    answers, accuracy, fmt = [None] * n, [None] * n, [0.0] * n
-    crr, bonus = [None] * n, [0.0] * n
-    branch, in_loss, groups = [""] * n, [False] * n, []
-    start = 0
+def score_rollouts(plans: list[ItemPlan], texts: list[str], g: int, cfg) -> Scores:
+    method = METHODS[cfg.algorithm]
+    answers, accuracy, branch, rollout, item_id, in_loss, groups = [], [], [], [], [], [], []
+    terms: dict[str, list] = {}
     for plan in plans:
-        spans = []
+        start, n = len(answers), g * len(plan.branches)
+        s = method.score(plan, texts[start:start + n], cfg)
+        for name in terms.keys() | s.terms.keys():
+            terms.setdefault(name, [None] * start).extend(s.terms.get(name, [None] * n))
+        answers += s.answers
+        accuracy += s.accuracy
+        in_loss += s.in_loss
+        groups += [[start + r for r in rows] for rows in s.groups]
         for b in plan.branches:
-            rows = list(range(start, start + g))
-            start += g
-            spans.append(rows)
-            texts = [ro.texts[r] for r in rows]
-            got = [rewards.extract_answer(t, b.item.problem_type, b.item.options) for t in texts]
-            acc = rewards.accuracy_reward(got, [b.truth] * g, b.item.problem_type)
-            for r, a, s, f in zip(rows, got, acc, rewards.format_reward(texts, cfg.answer_format)):
-                answers[r], accuracy[r], fmt[r], branch[r], in_loss[r] = a, s, f, b.name, b.in_loss
-        names = [b.name for b in plan.branches]
-        if plan.relation is not None and cfg.algorithm == "crpo":
-            o, c = spans
-            gate = cfg.crr_gate_on_correct
-            orig_crr, cf_crr = rewards.counterfactual_relation_reward(
-                [answers[r] for r in o], [answers[r] for r in c], plan.relation,
-                cf_answer_of=plan.cf_answer_of if cfg.crr_mode == "mapped" else None,
-                correct_orig=[bool(accuracy[r]) for r in o] if gate else None,
-                correct_cf=[bool(accuracy[r]) for r in c] if gate else None)
-            for r, v in zip(o + c, list(orig_crr) + list(cf_crr)):
-                crr[r] = v
-        if names == ["orig", "shuffled"]:
-            o, s = spans
-            for r, v in zip(o, rewards.tgrpo_bonus([accuracy[r] or 0.0 for r in o], [accuracy[r] or 0.0 for r in s],
-                                                     mu=cfg.tgrpo_mu, alpha=cfg.tgrpo_alpha)):
-                bonus[r] = v
-        # Two original branches are one group of 2G (grpo, unknown relation); T-GRPO groups the ordered rollouts.
-        joint = names == ["orig", "orig"] or cfg.advantage_grouping == "joint" and names == ["orig", "cf"]
-        groups += [spans[0] + spans[1]] if joint else [rows for rows, b in zip(spans, plan.branches) if b.in_loss]
-    total = torch.tensor([cfg.accuracy_weight * (accuracy[r] or 0.0) + cfg.format_weight * fmt[r]
-                          + cfg.crr_weight * (crr[r] or 0.0) + bonus[r] for r in range(n)])
-    advantages = torch.zeros(n)
-    for rows in groups:
-        idx = torch.tensor(rows)
-        advantages[idx] = group_advantages(total[idx][None], scale=cfg.scale_rewards)[0]
-    return Scores(answers, accuracy, fmt, crr, bonus, total, advantages, branch, torch.tensor(in_loss))
+            branch += [b.name] * g
+            rollout += list(range(g))
+            item_id += [plan.item.id] * g
+    total = torch.tensor(combine_rewards(terms, term_weights(cfg)), dtype=torch.float32)
+    advantages = advantages_by_group(total, groups, advantage_scale(cfg))
+    return Scores(answers, accuracy, terms, total, advantages, branch, rollout, item_id, torch.tensor(in_loss))

@@ -19,6 +19,7 @@ class MetricsLogger:
         self.acc = accelerator
         self.main = accelerator.is_main_process
         self.writer = self.bar = self.wandb = None
+        self.start_step = start_step
         if not self.main:
             return
         self.out.mkdir(parents=True, exist_ok=True)
@@ -37,6 +38,8 @@ class MetricsLogger:
         self.bar = tqdm(total=cfg.max_steps, initial=start_step, desc=f"{cfg.algorithm}", dynamic_ncols=True)
 
     def log_step(self, step, plans, ro, scores, loss, stats, grad_norm, lr, seconds, gen_seconds, counters):
+        if self.cfg.log_rollouts:
+            self.log_rollouts(step, scores)
         sums = {}
 
         def add(name, values):
@@ -44,20 +47,19 @@ class MetricsLogger:
             s, c = sums.get(name, (0.0, 0.0))
             sums[name] = (s + float(sum(vals)), c + len(vals))
 
-        for branch in ("orig", "cf", "shuffled"):
+        for branch in ("orig", "cf", "shuffled", "reversed"):
             rows = [r for r, b in enumerate(scores.branch) if b == branch]
-            add(f"reward/{branch}", [float(scores.total[r]) for r in rows])
+            add(f"reward/{branch}", [float(scores.total[r]) for r in rows if not torch.isnan(scores.total[r])])
             add(f"acc/{branch}", [scores.accuracy[r] for r in rows])
-        add("crr", scores.crr)
-        add("format", scores.format)
-        add("tgrpo_bonus", scores.bonus if self.cfg.algorithm == "tgrpo" else [])
+        for term in ("crr", "behave", "format", "tgrpo_bonus", "arrow_reverse"):
+            add(term, scores.terms.get(term, []))
         add("completion_length", ro.completion_mask.sum(-1).tolist())
         names = sorted(sums)
         # The loss is this process's share, weighted so that the DDP mean of the gradients is the global gradient:
         # its mean over processes is the global loss. kl and clip fraction: token means, averaged over processes.
         local_means = [loss, stats.get("kl", 0.0), stats.get("clip_region", 0.0)]
         local = torch.tensor([v for n in names for v in sums[n]] + local_means
-                             + [counters["skipped"], counters["unknown_relation"]], dtype=torch.float64)
+                             + [counters["skipped"], counters["no_counterfactual"]], dtype=torch.float64)
         total = self.acc.reduce(local.to(self.acc.device), reduction="sum").cpu().tolist()
         if not self.main:
             return
@@ -67,7 +69,7 @@ class MetricsLogger:
         for i, n in enumerate(names):
             s, c = total[2 * i], total[2 * i + 1]
             row[n] = s / c if c else None
-        row["skipped_items"], row["unknown_relation_items"] = int(total[-2]), int(total[-1])
+        row["skipped_items"], row["no_counterfactual_items"] = int(total[-2]), int(total[-1])
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(row) + "\n")
         if self.writer:
@@ -82,6 +84,29 @@ class MetricsLogger:
         self.bar.set_postfix_str(f"R {fmt(row['reward/orig'])}/{fmt(row['reward/cf'])} acc {fmt(row['acc/orig'])}/"
                                  f"{fmt(row['acc/cf'])} crr {fmt(row['crr'])} kl {row['kl']:.3f} {seconds:.1f}s/step")
         self.bar.update(1)
+
+    def log_rollouts(self, step, scores):
+        """rollouts.jsonl, one row per completion of this process (every rank writes its own items: rank 0's file
+        is rollouts.jsonl, rank k's rollouts.rank{k}.jsonl), so reward design can be read rollout by rollout."""
+        rank = self.acc.process_index
+        path = self.out / ("rollouts.jsonl" if rank == 0 else f"rollouts.rank{rank}.jsonl")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if step == self.start_step + 1 and path.exists():  # a resumed run drops the killed run's rows past it
+            keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= self.start_step]
+            path.write_text("".join(line + "\n" for line in keep))
+
+        def num(v):
+            return None if v is None or v != v else round(float(v), 6)
+
+        with open(path, "a") as f:
+            for r in range(len(scores.answers)):
+                row = {"step": step, "item_id": scores.item_id[r], "branch": scores.branch[r],
+                       "rollout": scores.rollout[r], "answer": scores.answers[r],
+                       "accuracy": num(scores.accuracy[r])}
+                row.update({name: num(values[r]) for name, values in sorted(scores.terms.items())})
+                row.update({"total": num(scores.total[r]), "advantage": num(scores.advantages[r]),
+                            "in_loss": bool(scores.in_loss[r])})
+                f.write(json.dumps(row) + "\n")
 
     def _samples(self, step, ro, scores):
         """One completion per branch of the first items: enough to see what the policy is saying."""

@@ -28,7 +28,9 @@ from crpo.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint,
 from crpo.config import TrainConfig, load_config
 from crpo.data import DataError, load_items
 from crpo.train_log import MetricsLogger
-from crpo.rollout import ALGORITHMS, generate_rollouts, plan_item
+from crpo.methods import METHODS
+from crpo.methods.common import null_option_on, show_null_option
+from crpo.rollout import generate_rollouts
 from crpo.sampling import rollout_seed
 from crpo.scoring import score_rollouts
 
@@ -79,8 +81,9 @@ def prepare_policy(model, cfg: TrainConfig):
     return model
 
 
-def load_plans(items, indices, offsets, cfg, video_root, step, counters):
-    """Decode each item's clip once and plan its branches; an unreadable video skips the item, counted."""
+def load_plans(items, indices, offsets, cfg, video_root, step, counters, route_cache):
+    """Decode each item's clip once and plan its branches (the algorithm's `plan`); an unreadable video skips the
+    item, counted. Routing reads the item as given; the null option is appended to what the branches show."""
     from crpo.counterfactual import counterfactual
     from crpo.video import load_clip
 
@@ -98,9 +101,11 @@ def load_plans(items, indices, offsets, cfg, video_root, step, counters):
             clip = counterfactual(clip, item.transform)
         # The T-GRPO shuffle is seeded by (run, step, item position), like the rollouts: a new derangement every
         # step (a seed without the step replayed the same P permutations all run), independent of the process.
-        plan = plan_item(len(plans), item, clip, cfg.algorithm, cfg.counterfactual,
-                         seed=rollout_seed(cfg.seed, step, offset, -1))
-        counters["unknown_relation"] += "unknown_relation" in plan.notes
+        plan = METHODS[cfg.algorithm].plan(len(plans), item, clip, cfg, route_cache.get(item.id),
+                                           seed=rollout_seed(cfg.seed, step, offset, -1))
+        if null_option_on(cfg):
+            plan = show_null_option(plan)
+        counters["no_counterfactual"] += "no_counterfactual" in plan.notes
         plans.append(plan)
         plan_offsets.append(offset)
     if not plans:
@@ -114,8 +119,6 @@ def train(cfg: TrainConfig) -> Path:
 
     from crpo.models import VideoLM
 
-    if cfg.algorithm not in ALGORITHMS:
-        raise DataError(f"algorithm '{cfg.algorithm}' is not one of {', '.join(ALGORITHMS)}")
     accelerator = make_accelerator()
     world, rank = accelerator.num_processes, accelerator.process_index
     if cfg.prompts_per_step % world:
@@ -123,6 +126,10 @@ def train(cfg: TrainConfig) -> Path:
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
     items = load_items(cfg.train_data)
+    route_cache = {}
+    if cfg.route_cache:  # decisions of an offline LLM router; training never calls an LLM
+        from crpo.llm_router import load_route_cache
+        route_cache = load_route_cache(cfg.route_cache)
     video_root = cfg.video_root or str(Path(cfg.train_data).parent)
 
     adapter = VideoLM.load(cfg.model, dtype=cfg.dtype, device=accelerator.device)
@@ -148,11 +155,12 @@ def train(cfg: TrainConfig) -> Path:
     for step in range(start, cfg.max_steps):
         t0 = time.perf_counter()
         # Per step, so that metrics.jsonl rows are the same whether or not the run was resumed in between.
-        counters = {"skipped": 0, "unknown_relation": 0}
+        counters = {"skipped": 0, "no_counterfactual": 0}
         # 1. this process's share of the step's items (whole items: both branches stay together)
         global_idx = step_items(len(items), cfg.prompts_per_step, step, cfg.seed)
         offsets = list(range(rank, cfg.prompts_per_step, world))
-        plans, offsets = load_plans(items, [global_idx[o] for o in offsets], offsets, cfg, video_root, step, counters)
+        plans, offsets = load_plans(items, [global_idx[o] for o in offsets], offsets, cfg, video_root, step, counters,
+                                    route_cache)
 
         # 2. rollouts: every branch of every item, G completions each, one generate call
         model.eval()
@@ -160,8 +168,8 @@ def train(cfg: TrainConfig) -> Path:
             ro = generate_rollouts(adapter, plans, cfg, step, offsets)
         t_gen = time.perf_counter() - t0
 
-        # 3. rewards and advantages
-        scores = score_rollouts(plans, ro, cfg)
+        # 3. reward terms, totals and advantages (the algorithm's `score`)
+        scores = score_rollouts(plans, ro.texts, ro.num_generations, cfg)
         rows = scores.in_loss.nonzero().flatten().tolist()
         adv = scores.advantages.to(accelerator.device)
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from crpo.algorithms import crpo_advantages, group_advantages, policy_loss
+from crpo.algorithms import advantages_by_group, group_advantages, policy_loss
 
 
 # ----------------------------------------------------------------------------------------------- advantages
@@ -47,28 +47,44 @@ def test_group_advantages_matches_trl_nanstd_baseline():
     torch.testing.assert_close(group_advantages(r), expected)
 
 
-def test_crpo_advantages_per_branch_is_two_groups():
-    orig = torch.tensor([[1.0, 0.0, 1.0]])
-    cf = torch.tensor([[0.0, 0.0, 1.0, 1.0]])  # branches may differ in size
-    a_o, a_c = crpo_advantages(orig, cf)
-    torch.testing.assert_close(a_o, group_advantages(orig))
-    torch.testing.assert_close(a_c, group_advantages(cf))
+def test_advantages_by_group_group_scale_equals_group_advantages_per_group():
+    r = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0])
+    adv = advantages_by_group(r, [[0, 1, 2], [3, 4, 5, 6]], "group")
+    torch.testing.assert_close(adv[:3], group_advantages(r[None, :3])[0])
+    torch.testing.assert_close(adv[3:], group_advantages(r[None, 3:])[0])
 
 
-def test_crpo_advantages_joint_gives_signal_to_deterministic_branches():
-    # Each branch deterministic (all rollouts alike), but the branches disagree: per_branch sees nothing.
-    orig, cf = torch.ones(1, 3), torch.zeros(1, 3)
-    a_o, a_c = crpo_advantages(orig, cf, "per_branch")
-    assert torch.equal(a_o, torch.zeros(1, 3)) and torch.equal(a_c, torch.zeros(1, 3))
-    a_o, a_c = crpo_advantages(orig, cf, "joint")
+def test_advantages_by_group_joint_gives_signal_to_deterministic_branches():
+    # Each branch deterministic (all rollouts alike), but the branches disagree: per-branch groups see nothing.
+    r = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    assert torch.equal(advantages_by_group(r, [[0, 1, 2], [3, 4, 5]]), torch.zeros(6))
     std = math.sqrt(6 * 0.25 / 5)
-    torch.testing.assert_close(a_o, torch.full((1, 3), 0.5 / (std + 1e-4)))
-    torch.testing.assert_close(a_c, torch.full((1, 3), -0.5 / (std + 1e-4)))
+    expected = torch.tensor([0.5] * 3 + [-0.5] * 3) / (std + 1e-4)
+    torch.testing.assert_close(advantages_by_group(r, [[0, 1, 2, 3, 4, 5]]), expected)
 
 
-def test_crpo_advantages_rejects_bad_grouping():
-    with pytest.raises(ValueError, match="grouping"):
-        crpo_advantages(torch.zeros(1, 2), torch.zeros(1, 2), "pooled")
+def test_advantages_by_group_batch_scale_keeps_a_per_group_bonus():
+    # Group 2 is group 1 with every correct reward multiplied by 1.3 (T-GRPO's bonus): a group std removes the
+    # difference, the batch std keeps it (1.3 times the advantage), no std keeps it too.
+    r = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.3, 0.0, 1.3, 0.0])
+    groups = [[0, 1, 2, 3], [4, 5, 6, 7]]
+    g = advantages_by_group(r, groups, "group")
+    torch.testing.assert_close(g[:4], g[4:], atol=1e-3, rtol=0)
+    for scale in ("batch", "none"):
+        a = advantages_by_group(r, groups, scale)
+        torch.testing.assert_close(a[4:], 1.3 * a[:4])
+    none = advantages_by_group(r, groups, "none")
+    torch.testing.assert_close(none[:4], torch.tensor([0.5, -0.5, 0.5, -0.5]))
+    std = float(torch.std(r))
+    torch.testing.assert_close(advantages_by_group(r, groups, "batch"), none / (std + 1e-4))
+
+
+def test_advantages_by_group_leaves_ungrouped_and_unscored_rows_at_zero():
+    r = torch.tensor([1.0, float("nan"), 0.0, 5.0])
+    adv = advantages_by_group(r, [[0, 1, 2]], "group")
+    assert adv[1] == 0 and adv[3] == 0 and adv[0] > 0 > adv[2]
+    with pytest.raises(ValueError, match="scale"):
+        advantages_by_group(r, [[0, 1]], "pooled")
 
 
 # ----------------------------------------------------------------------------------------------- policy loss

@@ -29,6 +29,34 @@ def test_videor1_multiple_choice_numerical_and_image_skip(tmp_path, capsys):
     assert "r1.json:row 3: data_type 'image'" in capsys.readouterr().err
 
 
+def test_videor1_keeps_regression_ocr_and_free_form_reward_types(tmp_path):
+    from crpo.prompts import question_text
+    from crpo.rewards import accuracy_reward, extract_answer
+    src = write(tmp_path / "r1.jsonl", [
+        {"problem_id": "r", "problem": "How far apart are the chairs (m)?", "solution": "<answer>1,250.5</answer>",
+         "path": "a.mp4", "problem_type": "regression", "data_type": "video"},
+        {"problem_id": "o", "problem": "What does the sign say?", "solution": "<answer> EXIT 12 </answer>",
+         "path": "b.mp4", "problem_type": "OCR", "data_type": "video"},
+        {"problem_id": "f", "problem": "What is the man doing?", "solution": "<answer>He is opening the door."
+         "</answer>", "path": "c.mp4", "problem_type": "free-form", "data_type": "video"}], jsonl=True)
+    out = tmp_path / "items.jsonl"
+    assert import_file("videor1", src, out) == 3
+    reg, ocr, free = load_items(out)  # the types survive the round trip through the item schema
+    assert [(i.problem_type, i.answer) for i in (reg, ocr, free)] == [
+        ("regression", "1250.5"), ("ocr", "EXIT 12"), ("free_form", "He is opening the door.")]
+    assert "Answer with a number." in question_text(reg) and "exactly as it is written" in question_text(ocr)
+    # each is scored with its Video-R1 reward, not by exact match
+    completions = {"r": "<answer>1350</answer>", "o": "<answer>EXIT 13</answer>", "f": "<answer>he opens the door"
+                   "</answer>"}
+    scores = [accuracy_reward([extract_answer(completions[i.id], i.problem_type)], [i.answer], i.problem_type)[0]
+              for i in (reg, ocr, free)]
+    assert scores[0] == 0.9 and scores[1] == 0.5 and 0.0 < scores[2] < 1.0  # rel. error 0.08; 1 of 2 words wrong
+    with pytest.raises(DataError, match="regression item 'x' has non-numeric answer 'far'"):
+        convert("videor1", write(tmp_path / "bad.json", [{"problem_id": "x", "problem": "q", "path": "v.mp4",
+                                                          "solution": "<answer>far</answer>",
+                                                          "problem_type": "regression"}]))
+
+
 def test_mvbench_answer_text_becomes_letter_and_bad_answer_names_row(tmp_path):
     rows = [{"video": "a.mp4", "question": "What happens first?", "candidates": ["open", "close"], "answer": "close",
              "start": 1.0, "end": 3.0, "task": "action_sequence"}]

@@ -312,4 +312,8 @@ def test_cli_route_prints_one_json_line_per_item(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     lines = out.splitlines()
     assert len(lines) == len(items)
-    assert [json.loads(line) for line in lines] == [route(i) for i in items]
+    rows = [json.loads(line) for line in lines]
+    from crpo.task_class import CLASS_TRANSFORM, question_class
+    assert [{k: v for k, v in r.items() if k not in ("class", "class_transform")} for r in rows] == [route(i) for i in items]
+    assert [r["class"] for r in rows] == [question_class(i) for i in items]
+    assert [r["class_transform"] for r in rows] == [CLASS_TRANSFORM.get(r["class"]) for r in rows]

@@ -70,7 +70,7 @@ def test_parameters_move_and_checkpoints_load(crpo20, warm_model):
     assert not list(crpo20.glob("*.tmp"))
 
 
-@pytest.mark.parametrize("algorithm", ["grpo", "grpo_cf_aug", "tgrpo"])
+@pytest.mark.parametrize("algorithm", ["grpo", "grpo_cf_aug", "tgrpo", "arrowrl"])
 def test_baselines_run_and_log_their_own_metrics(algorithm, rl_args, tmp_path):
     rows = train_inprocess(rl_args, tmp_path / "run", f"algorithm={algorithm}", "max_steps=2")
     assert [r["step"] for r in rows] == [1, 2]
@@ -79,7 +79,33 @@ def test_baselines_run_and_log_their_own_metrics(algorithm, rl_args, tmp_path):
         assert (r["reward/cf"] is not None) == (algorithm == "grpo_cf_aug")
         assert (r["tgrpo_bonus"] is not None) == (algorithm == "tgrpo")
         assert (r["acc/shuffled"] is not None) == (algorithm == "tgrpo")
+        assert (r["arrow_reverse"] is not None) == (algorithm == "arrowrl")
+        assert (r["reward/reversed"] is None) and (r["behave"] is None)  # reversed rollouts are not rewarded
     state(tmp_path / "run" / "final")
+
+
+def rollout_log(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "rollouts.jsonl").read_text().splitlines()]
+
+
+def test_rollout_log_shows_crpo_and_cf_aug_advantages_differ_on_the_same_rollouts(rl_args, tmp_path):
+    # Same model, seeds and prompts (null option off for both): step 1's completions are identical, so any
+    # difference in advantage is the rewards'. The warm start answers the motion question from the clip poorly:
+    # both branches often give the same answer, as a shortcut policy does.
+    common = [*rl_args, "max_steps=1", "log_rollouts=true", "null_option=off", "prompts_per_step=8",
+              "temperature=0.7"]  # a cooler temperature than the default: most answers readable
+    train_inprocess(common, tmp_path / "crpo", "algorithm=crpo")
+    train_inprocess(common, tmp_path / "aug", "algorithm=grpo_cf_aug")
+    crpo, aug = rollout_log(tmp_path / "crpo"), rollout_log(tmp_path / "aug")
+    assert len(crpo) == len(aug) == 8 * 2 * 4
+    for row in crpo:
+        assert {"step", "item_id", "branch", "rollout", "answer", "accuracy", "format", "crr", "total",
+                "advantage"} <= row.keys()
+        assert row["branch"] in ("orig", "cf") and 0 <= row["rollout"] < 4
+        assert (row["behave"] is None) == (row["branch"] == "orig")
+    pairs = [(c, a) for c, a in zip(crpo, aug) if c["branch"] == a["branch"] == "cf" or c["branch"] == "orig"]
+    assert all(c["item_id"] == a["item_id"] and c["answer"] == a["answer"] for c, a in pairs)
+    assert max(abs(c["advantage"] - a["advantage"]) for c, a in pairs) > 0.05
 
 
 def test_lora_final_is_a_merged_plain_model(rl_args, warm_model, tmp_path):

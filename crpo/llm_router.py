@@ -1,0 +1,387 @@
+"""The LLM router: a text-only chat model puts every question in one of the paper's four classes, offline.
+
+    crpo route items.jsonl --llm /models/Qwen3-8B --cache runs/route.jsonl            # local transformers model
+    crpo route items.jsonl --llm http://localhost:8000 --cache runs/route.jsonl       # `vllm serve` of a text model
+    from crpo.llm_router import load_route_cache
+    load_route_cache("runs/route.jsonl")     # {item_id: "temporal", ...}: the LLM decisions training passes to
+                                             # crpo.task_class.question_class(item, cached=...)
+
+Why: the paper routes with a text-only reasoning model before training; the lexicon (crpo/router.py) knows only
+the words it lists and answers "unknown" for the rest ("What is the man doing?"), which leaves such an item
+without a counterfactual branch. Training never calls the LLM: it reads the cache this module writes.
+
+How:
+- the prompt (`build_messages`) defines the classes by what a mirror and a reversal do to the correct answer and
+  shows the question, its options and its correct answer (a "which way does it move" question is temporal when
+  the answer is "up" and spatiotemporal when it is "left"); the reply ends with a line "Class: temporal".
+- `parse_reply` drops <think> blocks and takes the last "Class: X" (also "Category:", "Type:", "Answer:", JSON
+  '"class": "x"'), else a last line that is only a class name; anything else is None, never a guess.
+- an unparseable reply falls back to the lexicon's class (crpo.task_class.question_class), and the row says so
+  (source "lexicon_fallback"); `load_route_cache` returns only the LLM's decisions, so a fallback row follows the
+  lexicon of the day rather than the one of the day the cache was written.
+- backends: `LocalChat` (a transformers chat model from a directory, batched greedy decoding, never downloads)
+  and `EndpointChat` (POST {url}/v1/chat/completions with urllib, temperature 0, one request per item, a batch in
+  parallel so that the server batches them; OPENAI_API_KEY, when set, is sent as a bearer token). An endpoint
+  that cannot be reached or answers an HTTP error raises LLMError: one line naming the URL and the reason.
+- the cache is append-only JSONL, one row per item, flushed per batch; re-running skips the ids already there
+  (a torn last line from a killed run is dropped), so a second run over the same file asks nothing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from crpo.data import LETTERS, DataError, Item, load_items
+from crpo.task_class import CLASS_RELATION, CLASS_TRANSFORM, QUESTION_CLASSES, question_class
+
+SOURCES = ("llm", "lexicon_fallback")
+CACHE_CLASSES = QUESTION_CLASSES + ("unknown",)  # "unknown": a fallback the lexicon could not place either
+DEFAULT_MAX_NEW_TOKENS = 1024  # room for a reasoning model's thinking; a cut-off reply is a counted fallback
+
+
+class LLMError(RuntimeError):
+    """The LLM backend cannot be used (unreachable endpoint, HTTP error, bad model directory): one line."""
+
+
+class Unreachable(LLMError):
+    """No server answered at all (refused, timed out, name not resolved), as opposed to an HTTP error."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Prompt and parser
+
+CLASS_DEFINITIONS = {
+    "spatial": "mirroring the video left-right changes the correct answer, playing it backwards does not "
+               "(left/right position, which hand, which side).",
+    "temporal": "playing the video backwards changes the correct answer, mirroring it does not (what happens "
+                "first or last, opening vs closing, appearing vs disappearing, moving up or down, toward or away "
+                "from the camera, speeding up vs slowing down, a change from one state to another).",
+    "spatiotemporal": "both mirroring and playing backwards change the correct answer (moving from left to "
+                      "right, turning clockwise or counterclockwise).",
+    "static": "neither changes the correct answer (colour, shape, count, what an object or action is, what "
+              "someone wears, a constant speed such as slow motion, anything that stays the same over the clip).",
+}
+
+INSTRUCTIONS = ("You route questions about videos for a training pipeline. You see the text of one question, never "
+                "the video. Decide how its correct answer depends on left versus right and on the direction of "
+                "time, and put it in exactly one class:\n"
+                + "\n".join(f"- {name}: {text}" for name, text in CLASS_DEFINITIONS.items()))
+ANSWER_FORMAT = ("Think briefly if you need to, then end your reply with exactly one line of the form\n"
+                 "Class: <spatial|temporal|spatiotemporal|static>")
+
+
+def _answer_line(item: Item) -> str:
+    if item.problem_type == "multiple_choice" and item.answer in LETTERS[:len(item.options or ())]:
+        return f"{item.answer}. {item.options[LETTERS.index(item.answer)]}"
+    return item.answer
+
+
+def build_messages(item: Item) -> list[dict]:
+    """The chat for one item: a single user turn (some chat templates reject a system role)."""
+    lines = [INSTRUCTIONS, "", f"Question: {item.question.strip()}"]
+    if item.problem_type == "multiple_choice":
+        lines += ["Options:", *(f"{LETTERS[i]}. {text}" for i, text in enumerate(item.options))]
+    lines += [f"Correct answer: {_answer_line(item)}", "", ANSWER_FORMAT]
+    return [{"role": "user", "content": "\n".join(lines)}]
+
+
+_CLASS_WORD = r"(spatio[\s_-]*temporal|spatial[\s_-]+temporal|spatial|temporal|static)"
+_LABELLED = re.compile(r"\b(?:class|category|type|answer)\b\W{0,6}" + _CLASS_WORD + r"\b", re.I)
+_BARE = re.compile(r"^\W*" + _CLASS_WORD + r"\W*$", re.I)
+_THINK = re.compile(r"<think>.*?</think>", re.I | re.S)
+
+
+def _canonical_class(word: str) -> str:
+    word = word.lower()
+    return "spatiotemporal" if "temporal" in word and word.startswith("spati") and word != "temporal" else word
+
+
+def parse_reply(text) -> str | None:
+    """The class a reply ends on, or None when it names none (see the module docstring for the forms read)."""
+    if not isinstance(text, str):
+        return None
+    body = _THINK.sub("\n", text)
+    low = body.lower()
+    if "</think>" in low:  # the chat template opened the block itself: the reply starts inside it
+        body = body[low.rindex("</think>") + len("</think>"):]
+    elif "<think>" in low:  # a block never closed: the model was cut off mid-thought
+        body = body[:low.index("<think>")]
+    labelled = _LABELLED.findall(body)
+    if labelled:
+        return _canonical_class(labelled[-1])
+    lines = [line for line in body.splitlines() if line.strip()]
+    bare = _BARE.match(lines[-1]) if lines else None
+    return _canonical_class(bare[1]) if bare else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Backends: complete(list of chats) -> list of reply texts, in order
+
+class LocalChat:
+    """A transformers chat model from a local directory: text-only causal LM, or a VL model fed text only."""
+
+    def __init__(self, path, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+
+        self.name, self.max_new_tokens = str(path), max_new_tokens
+        if not Path(path).is_dir():
+            raise LLMError(f"--llm {path}: not a model directory (give a local directory or an http(s):// URL)")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            if not getattr(self.tokenizer, "chat_template", None):  # VL checkpoints keep it with the processor
+                self.tokenizer.chat_template = getattr(AutoProcessor.from_pretrained(path, local_files_only=True),
+                                                       "chat_template", None)
+            try:
+                model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype="auto")
+            except ValueError:  # a VL config (Qwen3-VL, ...) is not a causal-LM config: load it whole
+                model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True, dtype="auto")
+        except (OSError, ValueError, KeyError) as e:
+            raise LLMError(f"--llm {path}: cannot load a chat model ({_one_line(e)})") from None
+        if not self.tokenizer.chat_template:
+            raise LLMError(f"--llm {path}: the tokenizer has no chat template")
+        self.tokenizer.padding_side = "left"  # generation appends on the right of every row
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = model.to(self.device).eval()
+        self._torch = torch
+
+    def complete(self, chats: list[list[dict]]) -> list[str]:
+        texts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        with self._torch.no_grad():
+            out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                      pad_token_id=self.tokenizer.pad_token_id)
+        return self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def _one_line(e) -> str:
+    text = " ".join(str(e).split())
+    return text[:300] if text else type(e).__name__
+
+
+class EndpointChat:
+    """An OpenAI-compatible chat-completions server (vLLM, llama.cpp, ...), standard library only."""
+
+    def __init__(self, url: str, model: str | None = None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                 timeout: float = 600.0):
+        base = url.rstrip("/")
+        self.base = base[:-3] if base.endswith("/v1") else base
+        self.max_new_tokens, self.timeout = max_new_tokens, timeout
+        # Ask for the served models first: it proves the server is there before any progress bar is drawn, and
+        # `vllm serve` serves one model, whose name then need not be typed.
+        try:
+            served = [m["id"] for m in self._request("/v1/models").get("data", [])]
+        except Unreachable:
+            raise
+        except LLMError:
+            if model is None:
+                raise
+            served = []  # a server without /v1/models still works when it is told the model
+        if model is None and not served:
+            raise LLMError(f"LLM endpoint {self.base}/v1/models lists no model: name one with --llm-model")
+        self.model = model or served[0]
+        self.name = f"{self.base} ({self.model})"
+
+    def _request(self, path: str, payload: dict | None = None) -> dict:
+        import http.client
+        import urllib.error
+        import urllib.request
+
+        url = self.base + path
+        headers = {"Content-Type": "application/json"}
+        if os.environ.get("OPENAI_API_KEY"):
+            headers["Authorization"] = f"Bearer {os.environ['OPENAI_API_KEY']}"
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                body = response.read()
+        except urllib.error.HTTPError as e:
+            raise LLMError(f"LLM endpoint {url} answered HTTP {e.code} {e.reason}: {_error_detail(e)}") from None
+        except urllib.error.URLError as e:
+            raise Unreachable(f"LLM endpoint {url} is unreachable: {_one_line(e.reason)}") from None
+        except (OSError, http.client.HTTPException) as e:  # timeouts, resets, a server that hangs up
+            raise Unreachable(f"LLM endpoint {url} is unreachable: {_one_line(e)}") from None
+        try:
+            reply = json.loads(body)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            raise LLMError(f"LLM endpoint {url} did not answer a JSON object: {_one_line(body[:200])}")
+        return reply
+
+    def _chat(self, chat: list[dict]) -> str:
+        path = "/v1/chat/completions"
+        reply = self._request(path, {"model": self.model, "messages": chat, "temperature": 0,
+                                     "max_tokens": self.max_new_tokens})
+        try:
+            content = reply["choices"][0]["message"].get("content")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise LLMError(f"LLM endpoint {self.base}{path} answered no choices[0].message: "
+                           f"{_one_line(json.dumps(reply)[:200])}") from None
+        return content or ""  # null content (a reasoning parser that kept everything): unparseable, a fallback
+
+    def complete(self, chats: list[list[dict]]) -> list[str]:
+        with ThreadPoolExecutor(max_workers=max(1, len(chats))) as pool:
+            return list(pool.map(self._chat, chats))
+
+
+def _error_detail(e) -> str:
+    """The server's own message from an HTTP error body ({"error": {"message"}} or {"message"}), else its text."""
+    try:
+        raw = e.read()[:2000].decode("utf-8", "replace")
+    except OSError:
+        return "no body"
+    try:
+        body = json.loads(raw)
+        err = body.get("error", body) if isinstance(body, dict) else body
+        raw = err.get("message", raw) if isinstance(err, dict) else str(err)
+    except ValueError:
+        pass
+    return _one_line(raw) if raw.strip() else "no body"
+
+
+def make_backend(spec: str, model: str | None = None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS):
+    """`EndpointChat` for an http(s):// URL, `LocalChat` for a directory."""
+    if re.match(r"https?://", spec):
+        return EndpointChat(spec, model=model, max_new_tokens=max_new_tokens)
+    return LocalChat(spec, max_new_tokens=max_new_tokens)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Routing and the cache
+
+def cache_row(item: Item, cls: str, source: str, reply: str | None) -> dict:
+    return {"id": item.id, "class": cls, "transform": CLASS_TRANSFORM.get(cls), "relation": CLASS_RELATION.get(cls),
+            "source": source, "reply": reply}
+
+
+def route_with_llm(items: list[Item], backend) -> list[dict]:
+    """One cache row per item: the LLM's class, or the lexicon's (source "lexicon_fallback") when the reply
+    names none. Asks `backend` once, for all of `items`: the caller decides the batch."""
+    replies = backend.complete([build_messages(it) for it in items]) if items else []
+    rows = []
+    for item, reply in zip(items, replies):
+        cls = parse_reply(reply)
+        rows.append(cache_row(item, cls, "llm", reply) if cls else
+                    cache_row(item, question_class(item), "lexicon_fallback", reply))
+    return rows
+
+
+def _check_row(row, where: str) -> None:
+    if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not row["id"]:
+        raise DataError(f"{where}: not a route cache row (expected a JSON object with a string 'id')")
+    if row.get("class") not in CACHE_CLASSES:
+        raise DataError(f"{where}: item '{row['id']}' has class {row.get('class')!r} "
+                        f"(expected one of {', '.join(CACHE_CLASSES)})")
+    if row.get("source") not in SOURCES:
+        raise DataError(f"{where}: item '{row['id']}' has source {row.get('source')!r} "
+                        f"(expected one of {', '.join(SOURCES)})")
+
+
+def read_route_cache(path, repair: bool = False) -> dict[str, dict]:
+    """{id: row} of a cache file, every row checked (DataError 'file:line: reason'). With `repair`, a torn last
+    line (a run killed mid-write: no newline at the end and no valid JSON) is cut off the file instead."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    raw = path.read_bytes()
+    # Split on "\n" only: splitlines() also splits on U+2028 and friends, which replies hold and json.dumps
+    # (ensure_ascii=False) writes raw.
+    lines = raw.decode("utf-8", errors="replace").split("\n")
+    rows, first_line = {}, {}
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if repair and lineno == len(lines):
+                with open(path, "r+b") as f:
+                    f.truncate(raw.rfind(b"\n") + 1)
+                break
+            torn = " (a torn last line: re-run `crpo route --llm` to repair it)" if lineno == len(lines) else ""
+            raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg}){torn}") from None
+        _check_row(row, f"{path}:{lineno}")
+        if row["id"] in rows:
+            raise DataError(f"{path}:{lineno}: item '{row['id']}' is routed twice (first at line "
+                            f"{first_line[row['id']]})")
+        rows[row["id"]], first_line[row["id"]] = row, lineno
+    return rows
+
+
+def load_route_cache(path) -> dict[str, str]:
+    """{item_id: class} of the LLM's own decisions in a cache that `crpo route --llm` wrote; fallback rows are left
+    out, so that those items get the lexicon's class of today. What the trainer passes to question_class."""
+    return {i: row["class"] for i, row in read_route_cache(path).items() if row["source"] == "llm"}
+
+
+def class_counts(classes) -> dict[str, int]:
+    counts = Counter(classes)
+    return {cls: counts.get(cls, 0) for cls in CACHE_CLASSES}
+
+
+def route_to_cache(items_path, llm: str, cache_path, model: str | None = None, batch_size: int = 8,
+                   max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, backend=None) -> dict:
+    """Route every item of `items_path` not yet in `cache_path` with the LLM `llm` (directory or URL), appending
+    a row per item as each batch finishes; returns the summary `crpo route --llm` prints. `backend` overrides
+    `llm` (an object with complete(chats) -> replies); none is built when there is nothing to ask."""
+    from tqdm.auto import tqdm
+
+    if batch_size < 1:
+        raise DataError(f"--batch-size must be at least 1, got {batch_size}")
+    items, cache_path = load_items(items_path), Path(cache_path)
+    done = read_route_cache(cache_path, repair=True)
+    todo, seen = [], set(done)
+    for item in items:
+        if item.id not in seen:  # a duplicated id is asked once
+            todo.append(item)
+            seen.add(item.id)
+    cached = len({it.id for it in items} & set(done))
+    if todo:
+        backend = backend or make_backend(llm, model=model, max_new_tokens=max_new_tokens)
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        if cache_path.exists() and cache_path.stat().st_size and not cache_path.read_bytes().endswith(b"\n"):
+            with open(cache_path, "ab") as f:  # a complete last row without its newline: keep rows one a line
+                f.write(b"\n")
+        unique = len({it.id for it in items})
+        with open(cache_path, "a", encoding="utf-8") as f, tqdm(total=unique, initial=unique - len(todo),
+                                                                desc="route --llm", unit="item",
+                                                                file=sys.stderr) as bar:
+            try:
+                for start in range(0, len(todo), batch_size):
+                    for row in route_with_llm(todo[start:start + batch_size], backend):
+                        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                        done[row["id"]] = row
+                    f.flush()
+                    os.fsync(f.fileno())
+                    bar.update(min(batch_size, len(todo) - start))
+            except LLMError:
+                bar.leave = False  # the error line alone, not a half-drawn bar above it
+                raise
+    rows = [done[i] for i in dict.fromkeys(it.id for it in items)]
+    return {"items": len(rows), "cached": cached, "asked": len(todo),
+            "fallbacks": sum(r["source"] == "lexicon_fallback" for r in rows),
+            **class_counts(r["class"] for r in rows), "cache": str(cache_path)}
+
+
+def route_classes(items_path, cache_path=None):
+    """Rows of `crpo route FILE`: the lexicon router's row plus "class" and "class_transform" (an LLM decision
+    from `cache_path` wins when given)."""
+    from crpo.router import route
+
+    cached = load_route_cache(cache_path) if cache_path else {}
+    for item in load_items(items_path):
+        try:
+            row = route(item)
+            cls = question_class(item, cached=cached.get(item.id))
+        except DataError as e:
+            raise DataError(f"{items_path}: {e}") from None
+        yield {**row, "class": cls, "class_transform": CLASS_TRANSFORM.get(cls)}

@@ -1,0 +1,32 @@
+"""ArrowRL (Xue, Luo, Grauman, "Seeing the Arrow of Time in Large Multimodal Models", NeurIPS 2025).
+
+G rollouts on the forward clip (trained) and G on the time-reversed clip (not trained: they only define o_rev):
+
+    reward_i = accuracy_weight * acc_i + format_weight * fmt_i + r_rev_i
+    r_rev_i  = arrow_alpha * (1 - sim(o_i, o_rev)), dropped when the reversed answers match the target > arrow_gamma
+(crpo.rewards.arrow_reverse_reward; alpha 0.25, gamma 0.75 as in the paper). The paper trains G = 8 forward
+rollouts; here the reversed rollouts take the other half of the 2G budget every algorithm gets.
+"""
+from __future__ import annotations
+
+from crpo import rewards
+from crpo.counterfactual import counterfactual
+from crpo.methods.common import (Branch, ItemPlan, ItemScores, normalised_truth, only, read, rows_of,
+                                 trained_groups)
+
+
+def plan(item_index, item, clip, cfg, cached_class=None, seed=0):
+    return ItemPlan(item, [Branch(item_index, item, "orig", clip, item.answer),
+                           Branch(item_index, item, "reversed", counterfactual(clip, "reverse"), None,
+                                  in_loss=False)], transform="reverse")
+
+
+def score(plan, texts, cfg) -> ItemScores:
+    answers, acc, fmt = read(plan, texts, cfg)
+    n, g = len(texts), len(texts) // len(plan.branches)
+    o, v = rows_of(plan, g, "orig"), rows_of(plan, g, "reversed")
+    rev = rewards.arrow_reverse_reward([answers[r] for r in o], [answers[r] for r in v], normalised_truth(plan.item),
+                                       alpha=cfg.arrow_alpha, gamma=cfg.arrow_gamma)
+    terms = {"accuracy": only(o, acc, n), "format": only(o, fmt, n),
+             "arrow_reverse": [rev[o.index(r)] if r in o else None for r in range(n)]}
+    return ItemScores(answers, acc, terms, trained_groups(plan, g, cfg), [r in o for r in range(n)])

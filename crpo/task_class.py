@@ -1,0 +1,95 @@
+"""The paper's question classes: spatial, temporal, spatiotemporal or static, and the counterfactual each gets.
+
+    from crpo.task_class import question_class, CLASS_TRANSFORM, CLASS_RELATION
+    cls = question_class(item)            # "temporal"
+    CLASS_TRANSFORM[cls], CLASS_RELATION[cls]   # ("reverse", "change")
+
+CRPO's label-free rewards (crpo/methods/crpo.py, crr_mode=paper) need only this: whether the correct answer
+changes under the item's transform, never what it changes to. The class comes, in order of precedence, from
+
+1. a route cache written offline by `crpo route --llm` (an LLM classifier, crpo/llm_router.py), passed in as
+   `cached`;
+2. the lexicon router's relation under each transform (crpo/router.py), which knows the relation whenever it can
+   map the answer;
+3. the item's category when the router knows the class but cannot map the answer. A reversal changes the answer
+   of every direction, rotation, reversible-change or order question unless the correct answer is itself a
+   "no motion / no change" option or (outside order questions) carries no word a reversal swaps ("slow
+   motion"); a mirror changes it when the correct answer names a lateral term. This is what
+   lets a multiple-choice item whose options do not close under the transform ("toward the camera" has no listed
+   partner) still get a counterfactual branch: with the null option appended, "None of the above" is there for it.
+   A correct answer that states a transition ("from blue to orange") changes under a reversal, whatever the
+   lexicon makes of its words (it reads colour words as static).
+
+                     hflip    reverse   training counterfactual
+    spatial          change   same      hflip    (relation change)
+    temporal         same     change    reverse  (change)
+    spatiotemporal   change   change    reverse  (change; hflip+reverse would undo a left/right motion twice)
+    static           same     same/?    hflip    (same: the answer must stay; "?" = the router cannot tell
+                                                  how a reversal acts, which a mirror does not depend on)
+    unknown          (anything else)    no counterfactual branch: never guess
+"""
+from __future__ import annotations
+
+import re
+
+from crpo.data import LETTERS, Item
+from crpo.router import _TABLES, _norm, _scan, _terms, categorize, relation
+
+QUESTION_CLASSES = ("spatial", "temporal", "spatiotemporal", "static")
+CLASS_TRANSFORM = {"spatial": "hflip", "temporal": "reverse", "spatiotemporal": "reverse", "static": "hflip"}
+CLASS_RELATION = {"spatial": "change", "temporal": "change", "spatiotemporal": "change", "static": "same"}
+
+# Categories whose correct answer a reversal changes (unless the answer says nothing moves or changes).
+_REVERSIBLE = ("moving_direction", "rotation", "reversible_dynamics", "event_sequence")
+_NO_CHANGE = re.compile(r"\b(not? (?:mov|chang|rotat|turn)\w*|doesn t (?:move|change)|does not (?:move|change)|"
+                        r"stationary|still|static|motionless|no (?:motion|movement|change)|none|neither|"
+                        r"stays? the same|unchanged|same)\b")
+# "from blue to orange": a transition, which a reversal turns around, whatever the lexicon knows of its words.
+_TRANSITION = re.compile(r"\bfrom (.+?) (?:to|into) (.+)")
+
+
+def _answer_text(item: Item) -> str | None:
+    if item.problem_type == "multiple_choice":
+        i = LETTERS.index(item.answer) if item.answer in LETTERS else -1
+        return item.options[i] if 0 <= i < len(item.options or ()) else None
+    if item.problem_type == "free_form":
+        return item.answer
+    return None  # yes/no and numbers: only the rules know whether they flip
+
+
+def relation_class(item: Item, transform: str) -> str:
+    """"change" | "same" | "unknown": does the correct answer of `item` change under `transform` (hflip | reverse)?
+
+    The router's relation when it knows one; else the category fallback of the module docstring."""
+    rel, _ = relation(item, transform)
+    answer = _answer_text(item)
+    text = _norm(answer) if answer is not None else ""
+    transition = _TRANSITION.search(text)
+    if transform == "reverse" and transition and transition[1] != transition[2]:
+        return "change"
+    if rel != "unknown" or answer is None:
+        return rel
+    if transform == "reverse":
+        category = categorize(item)
+        # Outside order questions (whose answers name events) the answer must itself carry a word a reversal
+        # swaps: "slow motion" or "normal speed" in a direction-like question stays what it is on a reversed clip.
+        swappable = category == "event_sequence" or bool(_terms(_scan(text, "reverse", True)))
+        return "change" if category in _REVERSIBLE and swappable and not _NO_CHANGE.search(text) else "unknown"
+    if transform == "hflip":
+        lateral = [t for t in _terms(_scan(text, "hflip", True)) if t.text in _TABLES["hflip"]]
+        return "change" if lateral and not _NO_CHANGE.search(text) else "unknown"
+    return "unknown"
+
+
+def question_class(item: Item, cached: str | None = None) -> str:
+    """One of QUESTION_CLASSES or "unknown"; `cached` (an LLM router decision) wins when it is a known class."""
+    if cached in QUESTION_CLASSES:
+        return cached
+    h, r = relation_class(item, "hflip"), relation_class(item, "reverse")
+    if r == "change":
+        return "spatiotemporal" if h == "change" else "temporal"
+    if h == "change":
+        return "spatial"  # r unknown: a mirror still changes the answer, whatever a reversal does
+    if h == "same" and r in ("same", "unknown"):
+        return "static"  # a mirror keeps the answer: the invariance twin is valid whatever a reversal does
+    return "unknown"

@@ -1,0 +1,173 @@
+"""The algorithms' rewards and advantages on recorded answers (no model: `score` is a pure function of a plan and
+its completions), above all the property the issue is about: CRPO's cross-branch terms change the gradient."""
+import math
+import random
+
+import pytest
+import torch
+
+from crpo.config import ConfigError, TrainConfig, load_config
+from crpo.data import Item
+from crpo.methods import METHODS
+from crpo.methods.common import NULL_OPTION, Branch, ItemPlan, null_option_on, with_null_option
+from crpo.rewards import extract_answer
+from crpo.scoring import score_rollouts
+
+G = 8
+DIRECTION = Item(id="d1", video="v.mp4", question="Which way does the ball move?", options=["left", "right"],
+                 answer="A", category="moving_direction")
+COLOUR = Item(id="s1", video="v.mp4", question="What colour is the ball?", options=["red", "blue"], answer="A",
+              category="static_attribute")
+
+
+def cfg(**kw):
+    return TrainConfig(num_generations=G, **kw)
+
+
+def two_branch_plan(item, relation, cf_truth, cf_name="cf"):
+    """The plan crpo and grpo_cf_aug build for a 2-option item (its option map is a swap); clips are not read."""
+    other = "B" if item.answer == "A" else "A"
+    cf_map = {"A": "B", "B": "A"} if relation == "change" else {"A": "A", "B": "B"}
+    return ItemPlan(item, [Branch(0, item, "orig", None, item.answer), Branch(0, item, cf_name, None, cf_truth)],
+                    relation=relation, transform="reverse", cf_answer_of=cf_map), other
+
+
+def texts(answers):
+    return [f"<answer>{a}</answer>" for a in answers]
+
+
+def advantages(algorithm, plans, completions, **kw):
+    return score_rollouts(plans, completions, G, cfg(algorithm=algorithm, **kw)).advantages
+
+
+def shortcut_rollouts(rng, changes):
+    """A mostly-shortcut policy on a dynamic item: the original answer A is right; on the reversed clip the shortcut
+    repeats A (wrong) and `changes` rollouts switch to B (right)."""
+    orig = ["A"] * G
+    for i in rng.sample(range(G), rng.randint(0, 2)):
+        orig[i] = "B"  # a few wrong original answers
+    cf = ["A"] * G
+    for i in rng.sample(range(G), changes):
+        cf[i] = "B"
+    return orig, cf
+
+
+def test_crpo_differs_from_cf_aug_in_the_direction_the_paper_wants():
+    plan, _ = two_branch_plan(DIRECTION, "change", "B")
+    orig, cf = ["A"] * G, ["A"] * 6 + ["B"] * 2
+    completions = texts(orig + cf)
+    a_crpo = advantages("crpo", [plan], completions)
+    a_aug = advantages("grpo_cf_aug", [plan], completions)
+    assert not torch.allclose(a_crpo, a_aug, atol=1e-2)
+    changed = [G + 6, G + 7]
+    assert (a_crpo[changed] > a_aug[changed] + 0.1).all()      # the counterfactual rollouts that read the motion
+    assert (a_crpo[:G] < a_aug[:G] - 0.1).all()                # the original-branch shortcut rollouts
+
+
+def test_crpo_advantages_differ_from_cf_aug_over_random_shortcut_groups():
+    rng = random.Random(0)
+    plan, _ = two_branch_plan(DIRECTION, "change", "B")
+    up, down = 0, 0
+    for _ in range(200):
+        orig, cf = shortcut_rollouts(rng, rng.randint(1, 3))
+        completions = texts(orig + cf)
+        a_crpo, a_aug = advantages("crpo", [plan], completions), advantages("grpo_cf_aug", [plan], completions)
+        changed = [G + j for j, y in enumerate(cf) if y == "B"]
+        shortcut = [i for i, x in enumerate(orig) if x == "A"]
+        up += bool((a_crpo[changed] > a_aug[changed]).all())
+        down += bool((a_crpo[shortcut] < a_aug[shortcut]).all())
+    assert up == 200 and down == 200
+
+
+def test_per_branch_std_removes_the_gated_terms_which_is_why_crpo_groups_jointly():
+    # The degeneracy the default avoids: per branch, R_CRR^orig = acc * (a rate of the other branch) is affine in
+    # acc, and R_behave equals the counterfactual accuracy of a 2-option item, so crpo = cf-aug up to eps.
+    rng = random.Random(1)
+    plan, _ = two_branch_plan(DIRECTION, "change", "B")
+    for _ in range(50):
+        orig, cf = shortcut_rollouts(rng, rng.randint(1, 3))
+        completions = texts(orig + cf)
+        a_crpo = advantages("crpo", [plan], completions, advantage_grouping="per_branch")
+        a_aug = advantages("grpo_cf_aug", [plan], completions, advantage_grouping="per_branch")
+        torch.testing.assert_close(a_crpo, a_aug, atol=1e-3, rtol=0)
+
+
+def test_paper_mode_reward_terms_on_a_dynamic_and_a_static_item():
+    plan, _ = two_branch_plan(DIRECTION, "change", None)  # label-free: no counterfactual answer at all
+    orig, cf = ["A"] * 6 + ["B", "?"], ["A"] * 4 + ["B"] * 3 + ["?"]
+    s = METHODS["crpo"].score(plan, texts(orig + cf), cfg())
+    behave_rate, acc_rate = 3 / 8, 6 / 8
+    assert s.terms["accuracy"] == [1.0] * 6 + [0.0, 0.0] + [None] * G
+    assert s.terms["behave"] == [None] * G + [0.0] * 4 + [1.0] * 3 + [0.0]  # unreadable never behaves
+    assert s.terms["crr"] == [behave_rate] * 6 + [0.0, 0.0] + [0.0] * 4 + [acc_rate] * 3 + [0.0]
+    assert s.groups == [list(range(2 * G))]
+    static, _ = two_branch_plan(COLOUR, "same", "A")
+    s = METHODS["crpo"].score(static, texts(["A"] * G + ["A"] * 5 + ["B"] * 3), cfg())
+    assert s.terms["behave"][G:] == [1.0] * 5 + [0.0] * 3  # static: the answer must stay
+
+
+def test_null_option_is_appended_once_and_read_as_an_option():
+    item = with_null_option(DIRECTION)
+    assert item.options == ["left", "right", NULL_OPTION] and item.answer == "A"
+    assert with_null_option(item).options == item.options
+    assert extract_answer("<answer>C</answer>", "multiple_choice", item.options) == "C"
+    assert extract_answer("none of the above", "multiple_choice", item.options) == "C"
+    assert null_option_on(cfg()) and not null_option_on(cfg(algorithm="grpo"))
+    assert null_option_on(cfg(algorithm="grpo", null_option="on")) and not null_option_on(cfg(null_option="off"))
+    # the null option is a change on a dynamic item: it earns R_behave
+    plan, _ = two_branch_plan(item, "change", None)
+    s = METHODS["crpo"].score(plan, texts(["A"] * G + ["C"] * G), cfg())
+    assert s.terms["behave"][G:] == [1.0] * G
+
+
+def test_tgrpo_bonus_survives_its_default_advantage_scale():
+    # Two items with the same ordered answers; only the first passes the temporal test (its shuffled rollouts are
+    # worse). Under the defaults the first one's advantages are (1 + alpha) times the second one's.
+    plans = [ItemPlan(DIRECTION, [Branch(0, DIRECTION, "orig", None, "A"),
+                                  Branch(0, DIRECTION, "shuffled", None, "A", in_loss=False)]),
+             ItemPlan(COLOUR, [Branch(1, COLOUR, "orig", None, "A"),
+                               Branch(1, COLOUR, "shuffled", None, "A", in_loss=False)])]
+    ordered = ["A"] * 4 + ["B"] * 4
+    completions = texts(ordered + ["B"] * G + ordered + ["A"] * G)
+    s = score_rollouts(plans, completions, G, cfg(algorithm="tgrpo"))
+    first, second = s.advantages[:G], s.advantages[2 * G:3 * G]
+    torch.testing.assert_close(first, 1.3 * second)
+    assert s.terms["tgrpo_bonus"][:G] == [0.3] * 4 + [0.0] * 4
+    assert (s.advantages[G:2 * G] == 0).all() and not s.in_loss[G:2 * G].any()
+    grouped = score_rollouts(plans, completions, G, cfg(algorithm="tgrpo", scale_rewards="group")).advantages
+    torch.testing.assert_close(grouped[:G], grouped[2 * G:3 * G], atol=1e-3, rtol=0)  # the degeneracy auto avoids
+
+
+def test_arrowrl_rewards_diverging_from_the_reversed_answer():
+    plan = ItemPlan(DIRECTION, [Branch(0, DIRECTION, "orig", None, "A"),
+                                Branch(0, DIRECTION, "reversed", None, None, in_loss=False)], transform="reverse")
+    rev = ["A"] * 2 + ["B"] * 6
+    s = METHODS["arrowrl"].score(plan, texts(["A"] * 4 + ["B"] * 4 + rev), cfg(algorithm="arrowrl"))
+    assert s.terms["arrow_reverse"][:G] == [0.25 * (1 - 2 / 8)] * 4 + [0.25 * (1 - 6 / 8)] * 4
+    assert s.groups == [list(range(G))] and s.in_loss == [True] * G + [False] * G
+    # reversed answers that already match the target (> gamma) drop the term: the question ignores time
+    s = METHODS["arrowrl"].score(plan, texts(["A"] * G + ["A"] * 7 + ["B"]), cfg(algorithm="arrowrl"))
+    assert s.terms["arrow_reverse"][:G] == [0.0] * G
+
+
+def test_unknown_truth_stays_out_of_the_baseline():
+    # grpo on an item whose truth is unknown (a yes/no item whose answer we pretend not to know) scores nothing:
+    # its rows are NaN, not 0, and get advantage 0; a known item beside it is unaffected.
+    unknown = ItemPlan(COLOUR, [Branch(0, COLOUR, "orig", None, None), Branch(0, COLOUR, "orig", None, None)])
+    known = ItemPlan(DIRECTION, [Branch(1, DIRECTION, "orig", None, "A"), Branch(1, DIRECTION, "orig", None, "A")])
+    completions = texts(["A", "B"] * G + ["A", "B"] * G)
+    s = score_rollouts([unknown, known], completions, G, cfg(algorithm="grpo", format_weight=0.0))
+    assert s.accuracy[:2 * G] == [None] * (2 * G)
+    assert all(math.isnan(v) for v in s.total[:2 * G].tolist()) and (s.advantages[:2 * G] == 0).all()
+    assert s.advantages[2 * G:].abs().sum() > 0
+    # mapped-mode CRR is not gated where the counterfactual truth is unknown
+    plan, _ = two_branch_plan(DIRECTION, "change", None)
+    s = METHODS["crpo"].score(plan, texts(["A"] * G + ["B"] * G), cfg(crr_mode="differ"))
+    assert s.terms["crr"][G:] == [1.0] * G and s.terms["accuracy"][G:] == [None] * G
+
+
+@pytest.mark.parametrize("key,value", [("algorithm", "ppo"), ("crr_mode", "exact"), ("advantage_grouping", "pooled"),
+                                       ("loss_type", "gspo"), ("counterfactual", "rotate"), ("scale_rewards", "yes")])
+def test_config_rejects_unknown_choices_naming_the_allowed_values(key, value):
+    with pytest.raises(ConfigError, match=f"{key}.*allowed: "):
+        load_config(TrainConfig, None, [f"{key}={value}"])
