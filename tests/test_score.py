@@ -1,4 +1,5 @@
-"""DyBench metrics on a hand-written paired bench, and the peer-format scorers (Vinoground, TempCompass, MVBench)."""
+"""DyBench metrics on a hand-written paired bench, and hand-computed cases of the peer-format scorers (their
+comparison with the official code: tests/test_official_*.py)."""
 import json
 
 import pytest
@@ -133,16 +134,16 @@ def test_vinoground_official_layout(tmp_path):
     assert set(m["per_category"]) == {"action", "object", "interaction", "cyclical"}
 
 
-def test_vinoground_our_items(tmp_path):
+def test_vinoground_our_items_read_with_the_official_first_character_rule(tmp_path):
     items = [Item(f"vg-{n}_{side}_{kind}", "v.mp4", "Which caption?", gold, options=["x", "y"], category="action")
              for n in range(2) for side, gold in (("pos", "A"), ("neg", "B")) for kind in ("text", "video")]
     write_jsonl(tmp_path / "items.jsonl", items)
-    wrong = {"vg-1_neg_video"}
-    write_jsonl(tmp_path / "pred.jsonl", [{"id": it.id, "output": "A" if it.id in wrong else f"<answer>{it.answer}"
-                                                                                            "</answer>"}
-                                          for it in items])
+    outputs = {it.id: it.answer.lower() + ", since" for it in items}
+    outputs["vg-1_neg_video"] = "A"                          # wrong
+    outputs["vg-0_pos_video"] = "<answer>A</answer>"         # crpo's extractor would read A; the official rule: "<"
+    write_jsonl(tmp_path / "pred.jsonl", [{"id": k, "output": v} for k, v in outputs.items()])
     m = score_file("vinoground", tmp_path / "items.jsonl", tmp_path / "pred.jsonl")
-    assert (m["text_score"], m["video_score"], m["group_score"]) == (1.0, 0.5, 0.5)
+    assert (m["text_score"], m["video_score"], m["group_score"]) == (1.0, 0.0, 0.0)
 
 
 # --- TempCompass -----------------------------------------------------------------------------------------------
@@ -176,7 +177,42 @@ def test_mvbench_per_task_and_overall(tmp_path):
     right = {"action_sequence-0", "action_sequence-1", "object_shuffle-0", "object_shuffle-1"}
     write_jsonl(tmp_path / "pred.jsonl", [{"id": it.id, "answer": it.answer if it.id in right else None}
                                           for it in items])
-    m = score_file("mvbench", tmp_path / "items.jsonl", tmp_path / "pred.jsonl")
+    m = score_file("mvbench", tmp_path / "items.jsonl", tmp_path / "pred.jsonl", quirks=["empty_excluded=off"])
     assert m["acc"] == pytest.approx(4 / 6)
-    assert m["per_task"]["action_sequence"] == {"questions": 4, "acc": 0.5}
+    assert m["per_task"]["action_sequence"] == {"questions": 4, "answered": 4, "acc": 0.5}
     assert m["mean_task_acc"] == pytest.approx((0.5 + 1.0) / 2)
+    m = score_file("mvbench", tmp_path / "items.jsonl", tmp_path / "pred.jsonl")  # lmms-eval: empty ones left out
+    assert (m["acc"], m["answered"], m["empty"], m["quirks"]) == (1.0, 4, 2, {"empty_excluded": True})
+
+
+def test_quirk_switches_are_checked(tmp_path):
+    write_jsonl(tmp_path / "items.jsonl", [Item("t-0", "v.mp4", "Q?", "A", options=["x", "y"], category="t")])
+    write_jsonl(tmp_path / "pred.jsonl", [{"id": "t-0", "output": "A"}])
+    args = ("mvbench", tmp_path / "items.jsonl", tmp_path / "pred.jsonl")
+    with pytest.raises(DataError, match=r"--quirk index_target: not a quirk of the mvbench scorer \(its quirks: "
+                                        r"empty_excluded\)"):
+        score_file(*args, quirks=["index_target=on"])
+    with pytest.raises(DataError, match=r"--quirk empty_excluded: expected NAME=on or NAME=off"):
+        score_file(*args, quirks=["empty_excluded"])
+    assert score_file(*args, quirks=["mvbench.empty_excluded=off"])["quirks"] == {"empty_excluded": False}
+    with pytest.raises(DataError, match=r"give --predictions FILE"):
+        score_file("mvbench", tmp_path / "items.jsonl")
+
+
+def test_peer_inputs_bad_layouts_are_one_line_errors(tmp_path):
+    (tmp_path / "json").mkdir()
+    with pytest.raises(DataError, match=r"json: no task files \(expected MVBench/TVBench json/<task>.json\)"):
+        score_file("tvbench", tmp_path / "json", tmp_path / "pred.jsonl")
+    (tmp_path / "json" / "action_count.json").write_text(json.dumps([{"video": "v.mp4", "question": "Q?",
+                                                                      "candidates": ["1", "2"], "answer": "3"}]))
+    with pytest.raises(DataError, match=r"action_count.json:row 1: answer '3' is not among the candidates"):
+        score_file("mvbench", tmp_path / "json", tmp_path / "pred.jsonl")
+    (tmp_path / "q.json").write_text(json.dumps({"v": {"speed": [{"question": "Fast?", "answer": "yes"}]}}))
+    (tmp_path / "p.json").write_text(json.dumps({"v": {"speed": [{"prediction": "yes"}, {"prediction": "no"}]}}))
+    with pytest.raises(DataError, match=r"p.json:v/speed/1: no question 1 of v/speed in .*q.json"):
+        score_file("tempcompass", tmp_path / "q.json", tmp_path / "p.json")
+    items = synthetic_bench(n_dynamic=1, n_static=0)
+    write_jsonl(tmp_path / "bench.jsonl", items)
+    (tmp_path / "samples.jsonl").write_text(json.dumps({"doc_id": 7, "target": "A", "filtered_resps": "A"}) + "\n")
+    with pytest.raises(DataError, match=r"samples.jsonl:1: doc_id 7 is outside the bench's 2 items"):
+        score_file("dybench", tmp_path / "bench.jsonl", lmms_eval_samples=[tmp_path / "samples.jsonl"])

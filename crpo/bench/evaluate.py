@@ -21,13 +21,15 @@ from pathlib import Path
 
 from crpo.data import LETTERS, DataError, Item, load_items, write_jsonl
 
-# Each benchmark's own instruction after the question, as its official evaluation prompts the model.
-# dybench uses the project's answer template (what crpo-trained models are rewarded for).
+# Each benchmark's own instruction after the question, as its official evaluation prompts the model (their scorers
+# parse the raw output with the benchmark's own rules, so the instruction matters). dybench uses the project's
+# answer template (what crpo-trained models are rewarded for).
 PROMPT_SUFFIX = {
     "mvbench": "Answer with the option's letter from the given choices directly.",
+    "tvbench": "Answer with the option letter only.",                   # lmms-eval's tvbench post_prompt
     "tempcompass": "Please directly give the best option:",
     "timeblind": None,    # its questions carry their own instruction
-    "vinoground": None,
+    "vinoground": "Please only output one English character.",  # lmms-eval's: its scorer reads the first character
 }
 
 

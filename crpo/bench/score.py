@@ -1,14 +1,20 @@
 """Score predictions without a model: DyBench metrics (Acc, P-Acc, sensitivity) and the `crpo score` dispatch.
 
     crpo score --format dybench --data bench.jsonl --predictions predictions.jsonl
+    crpo score --format dybench --data bench.jsonl --lmms-eval-samples <date>_samples_<task>.jsonl
 
 prints `score_file(fmt, data, predictions)` as one JSON object. The peer formats (timeblind, vinoground,
-tempcompass, mvbench) live in one file each and reproduce their benchmark's official scoring.
+tempcompass, mvbench, tvbench) live in one file each and apply their benchmark's official answer parser and
+aggregation to the raw model output (docs/scorers.md: which reference each reproduces, its quirks and the
+`--quirk NAME=on|off` switches of crpo/bench/quirks.py).
 
-Our predictions file is JSONL, one row per item: {"id": ..., "output": raw model text} (the answer is extracted with
-`crpo.rewards.extract_answer`, as in training) or {"id": ..., "answer": already extracted answer, null when the
-output could not be parsed}. The file is append-only (a resumed evaluation appends), so a later row for the same id
-wins. A missing or unparseable prediction counts wrong.
+Our predictions file is JSONL, one row per item: {"id": ..., "output": raw model text} or {"id": ..., "answer":
+already extracted answer, null when the output could not be parsed}. DyBench extracts the answer from "output"
+with `crpo.rewards.extract_answer`, as in training; the peer scorers read "output" with the benchmark's own parser
+(a row without one: its "answer"). The file is append-only (a resumed evaluation appends), so a later row for the
+same id wins. A missing or unparseable DyBench prediction counts wrong.
+With --lmms-eval-samples the outputs come from an lmms-eval run of a bench exported by `crpo bench build
+--lmms-eval-task` (crpo/bench/lmms_samples.py).
 
 DyBench metrics (all fractions in [0, 1]; null where the denominator is 0):
 - acc            item accuracy.
@@ -30,6 +36,20 @@ from crpo.data import DataError, Item, load_items, read_jsonl
 STATIC_CATEGORIES = ("static_attribute", "static_spatial", "counting")
 
 
+def read_rows(path) -> list:
+    """The rows of a JSON list or JSONL file; invalid JSON is a DataError naming the file and line."""
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        if text.lstrip().startswith("["):
+            return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: invalid JSON at line {e.lineno} ({e.msg})") from None
+    return [row for _, row in read_jsonl(path)]
+
+
 def read_predictions(path) -> dict[str, dict]:
     """Our predictions JSONL -> {id: row}; a later row for the same id wins (resumed runs append)."""
     rows = {}
@@ -41,6 +61,23 @@ def read_predictions(path) -> dict[str, dict]:
             raise DataError(f"{where}: prediction '{row['id']}' has neither 'output' nor 'answer'")
         rows[str(row["id"])] = row
     return rows
+
+
+def raw_output(row: dict):
+    """The text an official parser reads from one of our prediction rows: "output", else "answer" (may be None)."""
+    return row["output"] if "output" in row else row.get("answer")
+
+
+def raw_outputs(items: list[Item], predictions) -> dict[str, object]:
+    """{item id: raw output} for the items that have a prediction row (ids absent: missing); an unknown id is an
+    error. `predictions` is a predictions JSONL path or an already read {id: row}."""
+    rows = predictions if isinstance(predictions, dict) else read_predictions(predictions)
+    ids = {it.id for it in items}
+    unknown = [pid for pid in rows if pid not in ids]
+    if unknown:
+        raise DataError(f"{predictions if not isinstance(predictions, dict) else 'predictions'}: {len(unknown)} "
+                        f"prediction id(s) match no benchmark item, e.g. '{unknown[0]}'")
+    return {pid: raw_output(row) for pid, row in rows.items()}
 
 
 def predicted_answer(item: Item, row: dict | None) -> str | None:
@@ -156,29 +193,52 @@ def answers_for(items: list[Item], predictions: dict[str, dict], where="predicti
     return {it.id: predicted_answer(it, predictions.get(it.id)) for it in items}
 
 
-def score_dybench(data, predictions) -> dict:
+def score_dybench(data, predictions=None, lmms_eval_samples=None) -> dict:
     items = load_items(data)
-    answers = answers_for(items, read_predictions(predictions), predictions)
+    if lmms_eval_samples:
+        from crpo.bench.lmms_samples import read_samples
+        predictions = {pid: {"id": pid, "output": out} for pid, out in read_samples(lmms_eval_samples, items).items()}
+        answers = answers_for(items, predictions, lmms_eval_samples)
+    else:
+        answers = answers_for(items, read_predictions(predictions), predictions)
     try:
         return dybench_metrics(items, answers)
     except DataError as e:
         raise DataError(f"{data}: {e}") from None
 
 
-def score_file(fmt: str, data, predictions) -> dict:
-    """Metrics of one predictions file against one benchmark file, for `crpo score`."""
+FORMATS = ("dybench", "timeblind", "vinoground", "tempcompass", "mvbench", "tvbench")
+
+
+def score_file(fmt: str, data, predictions=None, quirks=None, lmms_eval_samples=None) -> dict:
+    """Metrics of one predictions file against one benchmark file, for `crpo score`.
+
+    `quirks`: {name: bool} or ["name=on", ...] switches of the format's official-code quirks (crpo/bench/quirks.py);
+    the peer scorers report the switches they used under "quirks". `lmms_eval_samples` (dybench only): lmms-eval
+    --log_samples file(s) to read the outputs from instead of `predictions`.
+    """
+    from crpo.bench.quirks import resolve_quirks
+
+    if fmt not in FORMATS:
+        raise DataError(f"unknown benchmark format '{fmt}' (expected {', '.join(FORMATS)})")
+    q = resolve_quirks(fmt, quirks)
+    if lmms_eval_samples and fmt != "dybench":
+        raise DataError(f"--lmms-eval-samples is read by --format dybench only (lmms-eval has its own {fmt} task)")
+    if predictions is None and not lmms_eval_samples:
+        raise DataError("give --predictions FILE (or, for dybench, --lmms-eval-samples FILE)")
     if fmt == "dybench":
-        return score_dybench(data, predictions)
+        return score_dybench(data, predictions, lmms_eval_samples)
     if fmt == "timeblind":
         from crpo.bench.timeblind import score_timeblind
         return score_timeblind(data, predictions)
     if fmt == "vinoground":
         from crpo.bench.vinoground import score_vinoground
-        return score_vinoground(data, predictions)
+        return score_vinoground(data, predictions, q)
     if fmt == "tempcompass":
         from crpo.bench.tempcompass import score_tempcompass
-        return score_tempcompass(data, predictions)
+        return score_tempcompass(data, predictions, q)
     if fmt == "mvbench":
         from crpo.bench.mvbench import score_mvbench
-        return score_mvbench(data, predictions)
-    raise DataError(f"unknown benchmark format '{fmt}' (expected dybench, timeblind, vinoground, tempcompass, mvbench)")
+        return score_mvbench(data, predictions, q)
+    from crpo.bench.tvbench import score_tvbench
+    return score_tvbench(data, predictions, q)
