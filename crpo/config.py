@@ -128,10 +128,24 @@ class TrainConfig(RunConfig):
 
     # --- logging
     log_completions_steps: int = _help("write sample completions of both branches every N steps (0 = never)", 10)
+    eval_steps: int = _help("evaluate eval_bench before step 1, every N steps and at the end into "
+                            "OUTPUT_DIR/evals.jsonl; 0 = never", 0)
+    eval_bench: str = _help("bench JSONL evaluated during training (e.g. `crpo synth` or `crpo bench build` output)",
+                            "")
+    eval_video_root: str = _help("video root of eval_bench (default: its folder)", "")
+    eval_format: str = _help("scorer of eval_bench", "dybench",
+                             choices=("dybench", "timeblind", "tempcompass", "vinoground", "mvbench"))
+    eval_batch_size: int = _help("items per greedy generate call during evaluation", 32)
     log_rollouts: bool = _help("write OUTPUT_DIR/rollouts.jsonl: every completion's answer, reward terms, total "
                                "and advantage", False)
     report_to: str = _help("tensorboard | wandb | none (metrics.jsonl is always written)", "tensorboard",
                            choices=("tensorboard", "wandb", "none"))
+
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.eval_steps and not self.eval_bench:
+            raise ConfigError("eval_steps is set but eval_bench is empty: name the bench JSONL to evaluate")
 
 
 @dataclass

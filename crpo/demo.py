@@ -6,49 +6,65 @@
 Pipeline (every stage is skipped when its output exists, and RL runs resume from their checkpoints, so a
 killed demo picks up where it stopped):
 
-1. world: a biased training split (the object's colour and a skewed answer prior predict the motion answer in
+1. world: a biased RL training split (the object's colour and a skewed answer prior predict the motion answer in
    `bias` of the dynamic items) and, from a seed never used while tuning the demo, a balanced, cue-free, paired
    bench (every clip has a materialised counterfactual twin: reversed for motion, mirrored for colour).
 2. base model: the shipped one (`crpo/assets/demo_base`, seed 0 of `crpo.demo_base`), or with `pretrain_base`
    each seed's own: a tiny random Qwen3-VL pre-trained on unbiased clips to see motion (asked as code words, never
    as the demo's multiple-choice question) and to answer the colour question. See crpo/demo_base.py for why.
-3. warm start: supervised fine-tuning on the biased split, where the colour shortcut is the easy way to fit.
-4. four RL runs with the same rollout budget (2G completions per item): grpo, grpo_cf_aug, tgrpo, crpo.
-5. evaluation of the warm start and each run on the bench -> OUT/results.json, OUT/report.md, OUT/report.png.
+3. start: a short supervised stage on *unbiased* clips, half the motion question by letter, half the colour
+   question, stopped early (`start_steps`): a partially sensitive policy that still samples varied answers, as a
+   pretrained video LLM is (Qwen3-VL-8B: DyBench P-Acc 50.4), not a deterministic shortcut.
+4. five RL runs with the same rollout budget (2G completions per item) on the biased split: grpo, grpo_cf_aug
+   (which uses counterfactual answer labels crpo does not need), tgrpo, arrowrl, crpo; the paired bench is
+   evaluated every `eval_steps` (OUTPUT_DIR/evals.jsonl).
+5. evaluation of the start and each run on the bench -> OUT/results.json, OUT/report.md, OUT/report.png (P-Acc on
+   dynamic pairs and static accuracy against RL step; crpo/demo_report.py).
 """
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
-ALGORITHMS = ("grpo", "grpo_cf_aug", "tgrpo", "crpo")
-# The bench of the demo is drawn from this seed; tuning used other seeds only (see README, "The demo").
+ALGORITHMS = ("grpo", "grpo_cf_aug", "tgrpo", "arrowrl", "crpo")
+# The bench of the demo is drawn from this seed; tuning used other seeds only (see docs/demo.md).
 EVAL_SEED = 20261123
 WORLD = dict(categories=["moving_direction", "static_attribute"], kinds=["slide", "hue"], num_frames=8,
              size=64, object_size=32, speed=3.0)
+# The colours that give the motion answer away in the biased split: green = left (A), yellow = right (B). Not the
+# colour question's own letters (red = A, blue = B): there a tiny model's answer head ties "red" to "A" for every
+# question, so any algorithm that breaks the shortcut broke the colour answers with it (measured: static accuracy
+# 0.80 -> 0.35-0.53 under crpo with red/blue cues, development seeds).
+SHORTCUT_COLOURS = ("green", "yellow", "red", "blue")
 
 
 @dataclass
 class DemoSettings:
-    train_items: int = 400          # biased training split
+    train_items: int = 400          # biased RL training split
     bench_pairs: int = 100          # pairs in the evaluation bench
     bias: float = 0.9               # share of dynamic training items whose colour gives the answer away
-    sft_steps: int = 30
-    sft_lr: float = 1e-3
-    rl_steps: int = 60
+    start_items: int = 200          # unbiased clips of the start stage: half motion by letter, half colour
+    start_max_steps: int = 60       # checkpoints every start_check_steps; the first in the band is the start
+    start_check_steps: int = 5
+    start_band: tuple = (0.25, 0.6)  # dynamic-pair P-Acc on the start world's own dev pairs (never the bench)
+    start_null_share: float = 0.5   # start items shown with "None of the above" appended, as crpo's prompts are
+    start_lr: float = 1e-3
+    rl_steps: int = 40
+    eval_steps: int = 10            # bench evaluations during RL (the curves of report.png)
     num_generations: int = 8        # G per branch
     prompts_per_step: int = 4
-    rl_lr: float = 1e-3
-    temperature: float = 1.5        # of rollouts and of their log-probs: keeps the warm-started policy exploring
-    kl_beta: float = 0.04           # KL penalty to the warm start (DeepSeekMath's value), for every algorithm
+    rl_lr: float = 5e-4
+    temperature: float = 1.5        # of rollouts and of their log-probs: keeps the policy exploring
+    kl_beta: float = 0.2            # KL penalty to the start, for every algorithm: keeps the colour answers
     bench_seed: int = EVAL_SEED
+    first_seed: int = 0             # seeds first_seed.. of the worlds and runs (benchmarks/demo_sweep.py: 100..)
+    prior: float = 0.9              # letter prior of the biased split (answers lean to A; 0 = balanced letters)
 
 
-QUICK = DemoSettings(bench_pairs=50, rl_steps=40)
+QUICK = DemoSettings(bench_pairs=50, rl_steps=30)
 
 
 def _log(msg: str) -> None:
@@ -68,12 +84,63 @@ def _timed(path: Path, fn) -> float:
     return seconds
 
 
+def start_set(world: Path, n: int, seed: int, null_share: float = 0.0) -> Path:
+    """WORLD/start.jsonl: n unbiased items, half the motion question (by letter, as RL and the bench ask it), half
+    the colour question, shuffled; `null_share` of them with "None of the above" appended to their options."""
+    from crpo.methods.common import NULL_OPTION
+    rows = [json.loads(line) for line in (world / "train.jsonl").read_text().splitlines()]
+    motion = [r for r in rows if r["extra"]["kind"] == "slide"][: n // 2]
+    colour = [r for r in rows if r["extra"]["kind"] != "slide"][: n - len(motion)]
+    mix = motion + colour
+    rng = random.Random(seed)
+    rng.shuffle(mix)
+    mix = [{**r, "options": r["options"] + [NULL_OPTION]} if rng.random() < null_share else r for r in mix]
+    path = world / "start.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in mix))
+    return path
+
+
+def pick_start(start: Path, dev_bench: Path, s: DemoSettings) -> Path:
+    """The first checkpoint of the start stage whose dynamic-pair P-Acc on the dev pairs lies in `start_band` (a
+    partially sensitive policy); if none does, the one closest to the band. Written to START/chosen.json."""
+    from crpo.bench.evaluate import evaluate
+    chosen = start / "chosen.json"
+    if chosen.exists():
+        return Path(json.loads(chosen.read_text())["path"])
+    low, high = s.start_band
+    tried = []
+    for step in range(s.start_check_steps, s.start_max_steps + 1, s.start_check_steps):
+        ckpt = start / (f"checkpoint-{step}" if step < s.start_max_steps else "final")
+        m = evaluate(model=str(ckpt), bench=str(dev_bench / "bench.jsonl"), fmt="dybench", video_root=str(dev_bench),
+                     out=str(start / "dev_eval" / f"step-{step}"), batch_size=64, max_new_tokens=8)
+        tried.append((step, ckpt, m["p_acc_dynamic"], m["static_acc"]))
+        if low <= m["p_acc_dynamic"] <= high:
+            break
+    step, ckpt, dyn, static = min(tried, key=lambda t: 0 if low <= t[2] <= high else min(abs(t[2] - low),
+                                                                                          abs(t[2] - high)))
+    chosen.write_text(json.dumps({"step": step, "path": str(ckpt), "dev_p_acc_dynamic": dyn, "dev_static_acc": static,
+                                  "tried": [(t[0], t[2], t[3]) for t in tried]}, indent=1))
+    return ckpt
+
+
+def rl_config(s: DemoSettings, algorithm: str, seed: int, model: Path, train_data: Path, bench: Path, run: Path):
+    """The same settings for every algorithm; each keeps its own defaults for what makes it itself (crpo's null
+    option and joint grouping, tgrpo's batch-std scale)."""
+    from crpo.config import TrainConfig
+    return TrainConfig(model=str(model), train_data=str(train_data), output_dir=str(run), algorithm=algorithm,
+                       seed=seed, num_generations=s.num_generations, prompts_per_step=s.prompts_per_step,
+                       temperature=s.temperature, max_new_tokens=8, max_steps=s.rl_steps, learning_rate=s.rl_lr,
+                       beta=s.kl_beta, freeze_vision=False, save_steps=10, resume=True, eval_steps=s.eval_steps,
+                       eval_bench=str(bench / "bench.jsonl"), eval_batch_size=64, log_rollouts=True,
+                       log_completions_steps=10, report_to="none")
+
+
 def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | None = None,
              pretrain_base: bool = False) -> dict:
     from crpo.bench.evaluate import evaluate
-    from crpo.config import TrainConfig
     from crpo.demo_base import SHIPPED_BASE
     from crpo.demo_base import pretrain_base as pretrain_base_model
+    from crpo.demo_report import summarise
     from crpo.sft import SFTConfig, sft
     from crpo.synth import generate
     from crpo.trainer import train
@@ -88,81 +155,45 @@ def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | Non
         _log(f"bench: {s.bench_pairs} pairs from seed {s.bench_seed}")
         generate(bench, train=0, bench_pairs=s.bench_pairs, seed=s.bench_seed, preview=True, **WORLD)
 
-    walls: dict[str, list[float]] = {}
-    for seed in range(seeds):
-        root = out / f"seed{seed}"
-        world = root / "world"
+    for k in range(seeds):
+        seed = s.first_seed + k
+        root = out / f"seed{k}"
+        world, start_world = root / "world", root / "start_world"
         if not (world / "train.jsonl").exists():
             _log(f"seed {seed}: biased training split ({s.train_items} items, bias {s.bias})")
-            generate(world, train=s.train_items, bench_pairs=0, bias=s.bias, seed=1000 + seed, **WORLD)
-        base, warm = SHIPPED_BASE, root / "warmstart"
+            generate(world, train=s.train_items, bench_pairs=0, bias=s.bias, prior=s.prior, seed=1000 + seed,
+                     cue_colours=SHORTCUT_COLOURS, **WORLD)
+        if not (start_world / "bench.jsonl").exists():  # its dev pairs pick the start; the bench is never used
+            generate(start_world, train=2 * s.start_items, bench_pairs=40, bias=0.0, seed=3000 + seed, **WORLD)
+        base, start = SHIPPED_BASE, root / "start"
         if pretrain_base:
             _log(f"seed {seed}: base model pre-training on unbiased clips")
             base = pretrain_base_model(root, seed, WORLD)
-        if not (warm / "final").exists():
-            _log(f"seed {seed}: warm start on the biased split ({s.sft_steps} steps)")
-            sft(SFTConfig(model=str(base), train_data=str(world / "train.jsonl"), output_dir=str(warm),
-                          seed=seed, max_steps=s.sft_steps, learning_rate=s.sft_lr))
-        runs = {"warmstart": warm}
+        if not (start / "final").exists():
+            _log(f"seed {seed}: start, up to {s.start_max_steps} supervised steps on unbiased motion + colour items")
+            sft(SFTConfig(model=str(base), output_dir=str(start), seed=seed, max_steps=s.start_max_steps,
+                          train_data=str(start_set(start_world, s.start_items, seed, s.start_null_share)),
+                          learning_rate=s.start_lr, save_steps=s.start_check_steps))
+        start_model = pick_start(start, start_world, s)
+        runs = {"start": start}
         for algorithm in ALGORITHMS:
             run = root / algorithm
             runs[algorithm] = run
             if (run / "final").exists():
                 continue
             _log(f"seed {seed}: RL with {algorithm} ({s.rl_steps} steps)")
-            cfg = TrainConfig(model=str(warm / "final"), train_data=str(world / "train.jsonl"), output_dir=str(run),
-                              algorithm=algorithm, seed=seed, num_generations=s.num_generations,
-                              prompts_per_step=s.prompts_per_step, temperature=s.temperature, max_new_tokens=8,
-                              max_steps=s.rl_steps, learning_rate=s.rl_lr, beta=s.kl_beta, freeze_vision=False,
-                              save_steps=10, resume=True,
-                              # One group of 2G per item for every algorithm: after the warm start the policy is
-                              # nearly deterministic, and within one branch its rollouts would all tie.
-                              advantage_grouping="joint",
-                              log_completions_steps=10, report_to="none")
-            walls.setdefault(algorithm, []).append(_timed(run, lambda cfg=cfg: train(cfg)))
+            cfg = rl_config(s, algorithm, seed, start_model, world / "train.jsonl", bench, run)
+            _timed(run, lambda cfg=cfg: train(cfg))
         for name, run in runs.items():
             if not (run / "eval" / "metrics.json").exists():
                 _log(f"seed {seed}: evaluating {name}")
-                evaluate(model=str(run / "final"), bench=str(bench / "bench.jsonl"), fmt="dybench",
-                         video_root=str(bench), out=str(run / "eval"), batch_size=32, max_new_tokens=8)
-    results = summarise(out, seeds, walls)
+                evaluate(model=str(start_model if name == "start" else run / "final"), bench=str(bench / "bench.jsonl"), fmt="dybench",
+                         video_root=str(bench), out=str(run / "eval"), batch_size=64, max_new_tokens=8)
+    notes = ["grpo_cf_aug is trained with the counterfactual answers of the synthetic world (labels); crpo's "
+             "default rewards use none of them, only each question's class.",
+             "start: the RL starting point (the shipped base + the unbiased start stage); "
+             "start_answer_entropy_bits in results.json: entropy of its answers at RL step 1."]
+    results = summarise(out, seeds, ("start",) + ALGORITHMS, ALGORITHMS, notes)
     _log(f"done: {out / 'report.md'}")
     print((out / "report.md").read_text())
-    return results
-
-
-KEYS = ("acc", "p_acc", "p_acc_dynamic", "p_acc_static", "static_acc", "dynamic_change_rate", "static_keep_rate")
-
-
-def summarise(out: Path, seeds: int, walls: dict) -> dict:
-    """Mean and std over seeds per run -> results.json; mean metrics per run -> report.md / report.png."""
-    from crpo.bench.report import write_report
-
-    results = {}
-    for name in ("warmstart",) + ALGORITHMS:
-        per_seed = [json.loads((out / f"seed{s}" / name / "eval" / "metrics.json").read_text()) for s in range(seeds)]
-        entry = {}
-        for key in KEYS:
-            vals = [m[key] for m in per_seed if m.get(key) is not None]
-            entry[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals))} if vals else None
-        cats = sorted({c for m in per_seed for c in m.get("per_category", {})})
-        entry["p_acc_per_category"] = {
-            c: {"mean": float(np.mean(v)), "std": float(np.std(v))}
-            for c in cats if (v := [m["per_category"][c]["p_acc"] for m in per_seed])}
-        wall = [json.loads(p.read_text())["seconds"] for s in range(seeds)
-                if (p := out / f"seed{s}" / name / "wall_seconds.json").exists()]
-        entry["wall_seconds"] = {"mean": float(np.mean(wall)), "std": float(np.std(wall))} if wall else None
-        entry["seeds"] = seeds
-        results[name] = entry
-        summary = out / "summary" / name
-        summary.mkdir(parents=True, exist_ok=True)
-        mean = {k: (v["mean"] if v else None) for k, v in entry.items() if k in KEYS}
-        mean["per_category"] = {c: {"p_acc": v["mean"]} for c, v in entry["p_acc_per_category"].items()}
-        (summary / "metrics.json").write_text(json.dumps(mean, indent=1))
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    write_report([out / "summary" / n for n in results], out)
-    spread = ["", f"Mean over {seeds} seed(s); std of P-Acc: " + ", ".join(
-        f"{n} {100 * r['p_acc']['std']:.1f}" for n, r in results.items() if r["p_acc"])]
-    with open(out / "report.md", "a") as f:
-        f.write("\n".join(spread) + "\n")
     return results

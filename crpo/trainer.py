@@ -151,6 +151,12 @@ def train(cfg: TrainConfig) -> Path:
         start = load_checkpoint(accelerator, ckpt)["step"]
         accelerator.print(f"resumed from {ckpt} at step {start}")
     logger = MetricsLogger(out, cfg, accelerator, start_step=start)
+    bench = None
+    if cfg.eval_steps and accelerator.is_main_process:
+        from crpo.train_eval import BenchDuringTraining
+        bench = BenchDuringTraining(cfg, out, start)
+        if start == 0:
+            bench.run(adapter, 0)  # the starting point of the curve
 
     for step in range(start, cfg.max_steps):
         t0 = time.perf_counter()
@@ -209,6 +215,10 @@ def train(cfg: TrainConfig) -> Path:
         # 6. metrics (reduced over processes), samples, checkpoints
         logger.log_step(step + 1, plans, ro, scores, loss_sum, stats_sum, grad_norm, scheduler.get_last_lr()[0],
                         time.perf_counter() - t0, t_gen, counters)
+        if cfg.eval_steps and ((step + 1) % cfg.eval_steps == 0 or step + 1 == cfg.max_steps):
+            if bench is not None:
+                bench.run(adapter, step + 1)
+            accelerator.wait_for_everyone()
         if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and step + 1 < cfg.max_steps:
             save_checkpoint(accelerator, out, step + 1, model=model, processor=adapter.processor)
 

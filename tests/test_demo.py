@@ -1,16 +1,26 @@
-"""`crpo demo` end to end at toy scale: every stage runs for real (synth, tiny model, SFT, four RL runs, eval),
-results.json holds mean/std per run, and a second call resumes instead of redoing finished work."""
+"""`crpo demo` end to end at toy scale: every stage runs for real (synth, tiny model, the start stage, five RL runs
+with evaluation during RL, eval), results.json holds mean/std per run and the curves, and a second call resumes
+instead of redoing finished work."""
 import json
 
 from transformers import AutoModelForImageTextToText
 
 from crpo.data import load_items
-from crpo.demo import ALGORITHMS, WORLD, DemoSettings, run_demo
+from crpo.demo import ALGORITHMS, WORLD, DemoSettings, run_demo, start_set
 from crpo.demo_base import MOTION_CODE_WORDS, SHIPPED_BASE, BaseRecipe, pretrain_base, pretraining_sets
 from crpo.synth import generate
 
-TOY = DemoSettings(train_items=8, bench_pairs=2, sft_steps=1, rl_steps=1, num_generations=2, prompts_per_step=2,
-                   bench_seed=7)
+TOY = DemoSettings(train_items=8, bench_pairs=2, start_items=8, start_max_steps=2, start_check_steps=1, rl_steps=2, eval_steps=1,
+                   num_generations=2, prompts_per_step=2, bench_seed=7)
+
+
+def test_start_set_mixes_motion_by_letter_and_colour_from_unbiased_clips(tmp_path):
+    generate(tmp_path, train=40, bench_pairs=0, bias=0.0, seed=4, **WORLD)
+    items = load_items(start_set(tmp_path, 20, seed=0))
+    kinds = [it.extra["kind"] for it in items]
+    assert len(items) == 20 and kinds.count("slide") == 10 and kinds.count("hue") == 10
+    assert all(it.problem_type == "multiple_choice" for it in items)  # motion asked by letter, as RL asks it
+    assert not any(it.extra.get("cue") for it in items)
 
 
 def test_pretraining_sets_ask_motion_as_code_words(tmp_path):
@@ -45,14 +55,20 @@ def test_shipped_base_loads():
 def test_demo_runs_every_stage_and_resumes(tmp_path):
     out = tmp_path / "demo"
     results = run_demo(out=out, seeds=1, settings=TOY)
-    assert set(results) == {"warmstart", *ALGORITHMS}
+    assert set(results) == {"start", *ALGORITHMS}
     for name, entry in results.items():
         assert 0.0 <= entry["p_acc"]["mean"] <= 1.0 and entry["p_acc"]["std"] == 0.0  # one seed: no spread
         assert "moving_direction" in entry["p_acc_per_category"]
         assert entry["static_acc"] is not None and entry["seeds"] == 1
     assert all(results[a]["wall_seconds"]["mean"] > 0 for a in ALGORITHMS)
+    for a in ALGORITHMS:  # the bench before step 1, after step 1 and at the end
+        assert results[a]["p_acc_dynamic_curve"]["steps"] == [0, 1, 2]
+        assert results[a]["start_answer_entropy_bits"]["mean"] >= 0.0
+        assert (out / "seed0" / a / "rollouts.jsonl").exists()
     assert json.loads((out / "results.json").read_text()) == results
-    assert "| metric | warmstart | grpo | grpo_cf_aug | tgrpo | crpo |" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "| metric | start | grpo | grpo_cf_aug | tgrpo | arrowrl | crpo |" in report
+    assert "counterfactual answers" in report  # cf-aug's labels are named
     assert (out / "report.png").stat().st_size > 0
 
     def stamps():

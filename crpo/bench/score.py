@@ -101,7 +101,7 @@ def canonical(problem_type: str, answer) -> str | None:
         return text.upper()
     if problem_type == "yes_no":
         return text.lower()
-    if problem_type == "numerical":
+    if problem_type in ("numerical", "regression"):
         try:
             value = float(text.replace(",", ""))
         except ValueError:

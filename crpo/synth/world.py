@@ -35,14 +35,22 @@ _TRAIN, _BENCH = 0, 1  # split ids in the per-item seeds
 
 def generate(out, train: int = 200, bench_pairs: int = 100, bias: float = 0.9, seed: int = 0, preview: bool = False,
              num_frames: int = 8, size: int = 64, object_size: int = 32, speed: float = 3.0,
-             categories: list[str] | None = None, kinds: list[str] | None = None) -> None:
+             categories: list[str] | None = None, kinds: list[str] | None = None, prior: float | None = None,
+             cue_colours: tuple[str, ...] = CUE_COLOURS) -> None:
     """Write OUT/train.jsonl, OUT/bench.jsonl, their videos, and OUT/preview.png when `preview`.
+
+    `bias` is the share of dynamic training items whose colour is the answer's cue colour; `prior` (default: `bias`)
+    skews their answers towards option A (`skewed_prior`; 0 = balanced letters, the colour cue alone).
+    `cue_colours[i]` is the colour that gives option i of a dynamic question away (default: red, blue, green,
+    yellow, the letters A-D of the colour question itself).
 
     `kinds` (e.g. ["checks", "colour"]) keeps only those kinds of scene within the chosen categories.
     """
     cfg = Config(num_frames=num_frames, size=size, object_size=object_size, speed=speed)
     categories = tuple(categories or CATEGORIES)
     _check(cfg, bias, categories, train, bench_pairs)
+    prior = bias if prior is None else prior
+    _check(cfg, prior, categories, train, bench_pairs)
     kinds_of = {c: tuple(k for k in KINDS[c] if not kinds or k in kinds) for c in categories}
     if empty := [c for c, ks in kinds_of.items() if not ks]:
         raise DataError(f"crpo synth: no kind of {', '.join(empty)} among --kinds {','.join(kinds)}")
@@ -52,7 +60,7 @@ def generate(out, train: int = 200, bench_pairs: int = 100, bias: float = 0.9, s
     train_items, bench_items, shown = [], [], {}
     with tqdm(total=train + 2 * bench_pairs, desc="crpo synth", unit="clip") as bar:
         for i in range(train):
-            scene, cue = train_scene(i, seed, cfg, categories, bias, kinds_of)
+            scene, cue = train_scene(i, seed, cfg, categories, bias, kinds_of, prior, cue_colours)
             item = _item(f"train-{i:05d}", "train", scene, cue=cue)
             write_video(out / item.video, render(scene, cfg), fps=FPS)
             train_items.append(item)
@@ -85,7 +93,8 @@ def skewed_prior(k: int, bias: float) -> np.ndarray:
 
 
 def train_scene(index: int, seed: int, cfg: Config, categories: tuple[str, ...], bias: float,
-                kinds_of: dict | None = None) -> tuple[Scene, bool]:
+                kinds_of: dict | None = None, prior: float | None = None,
+                cue_colours: tuple[str, ...] = CUE_COLOURS) -> tuple[Scene, bool]:
     """Training item `index`: (scene, whether its colour is the answer's cue colour). Categories take turns."""
     rng = np.random.default_rng([seed, _TRAIN, index])
     category = categories[index % len(categories)]
@@ -93,9 +102,9 @@ def train_scene(index: int, seed: int, cfg: Config, categories: tuple[str, ...],
     k = num_answers(category, kind)
     if category not in DYNAMIC:  # static answers are visible in any frame: nothing to shortcut
         return sample_scene(category, kind, rng, cfg, int(rng.integers(k)), str(rng.choice(list(PALETTE)))), False
-    answer = int(rng.choice(k, p=skewed_prior(k, bias)))
+    answer = int(rng.choice(k, p=skewed_prior(k, bias if prior is None else prior)))
     cue = bool(rng.random() < bias)
-    colour = CUE_COLOURS[answer] if cue else str(rng.choice(NEUTRAL_COLOURS))
+    colour = cue_colours[answer] if cue else str(rng.choice(NEUTRAL_COLOURS))
     return sample_scene(category, kind, rng, cfg, answer, colour), cue
 
 
