@@ -91,7 +91,8 @@ def _bench_build(a):
 def _eval(a):
     from crpo.bench.evaluate import evaluate
     evaluate(model=a.model, bench=a.bench, fmt=a.format, video_root=a.video_root, out=a.out,
-             batch_size=a.batch_size, num_frames=a.num_frames, max_new_tokens=a.max_new_tokens, limit=a.limit)
+             batch_size=a.batch_size, num_frames=a.num_frames, max_new_tokens=a.max_new_tokens, limit=a.limit,
+             null_option=a.null_option)
 
 
 def _score(a):
@@ -217,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-frames", type=int, default=8)
     s.add_argument("--max-new-tokens", type=int, default=64)
     s.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
+    s.add_argument("--null-option", action="store_true",
+                   help="append 'None of the above' to multiple-choice items, as crpo training shows them (default: "
+                        "each benchmark's own options)")
     s.set_defaults(func=_eval)
 
     from crpo.bench.quirks import describe as describe_quirks  # a table of strings: still instant

@@ -108,11 +108,3 @@ def write_jsonl(path, rows) -> None:
         for row in rows:
             f.write(json.dumps(row.to_json() if isinstance(row, Item) else row, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
-
-
-def letter(i: int) -> str:
-    return LETTERS[i]
-
-
-def option_index(letter_: str) -> int:
-    return LETTERS.index(letter_)

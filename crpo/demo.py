@@ -29,7 +29,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ALGORITHMS = ("grpo", "grpo_cf_aug", "tgrpo", "arrowrl", "crpo")
+ALGORITHMS = ("grpo", "crpo", "grpo_cf_aug", "tgrpo", "arrowrl")  # run in this order: the two that matter first
 # The bench of the demo is drawn from this seed; tuning used other seeds only (see docs/demo.md).
 EVAL_SEED = 20261123
 WORLD = dict(categories=["moving_direction", "static_attribute"], kinds=["slide", "hue"], num_frames=8,
@@ -47,9 +47,10 @@ class DemoSettings:
     bench_pairs: int = 100          # pairs in the evaluation bench
     bias: float = 0.9               # share of dynamic training items whose colour gives the answer away
     start_items: int = 200          # unbiased clips of the start stage: half motion by letter, half colour
-    start_max_steps: int = 60       # checkpoints every start_check_steps; the first in the band is the start
+    start_max_steps: int = 50       # a checkpoint every start_check_steps; `pick_start` chooses the start
     start_check_steps: int = 5
     start_band: tuple = (0.25, 0.6)  # dynamic-pair P-Acc on the start world's own dev pairs (never the bench)
+    start_dev_pairs: int = 100
     start_null_share: float = 0.5   # start items shown with "None of the above" appended, as crpo's prompts are
     start_lr: float = 1e-3
     rl_steps: int = 40
@@ -59,12 +60,15 @@ class DemoSettings:
     rl_lr: float = 5e-4
     temperature: float = 1.5        # of rollouts and of their log-probs: keeps the policy exploring
     kl_beta: float = 0.2            # KL penalty to the start, for every algorithm: keeps the colour answers
+    null_option: str = "off"        # for crpo too: the miniature's questions list every counterfactual answer
+                                    # (see docs/demo.md: with "None of the above" the tiny policy drifts to it)
     bench_seed: int = EVAL_SEED
+    workers: int = 2                # RL runs side by side (processes of one thread each)
     first_seed: int = 0             # seeds first_seed.. of the worlds and runs (benchmarks/demo_sweep.py: 100..)
     prior: float = 0.9              # letter prior of the biased split (answers lean to A; 0 = balanced letters)
 
 
-QUICK = DemoSettings(bench_pairs=50, rl_steps=30)
+QUICK = DemoSettings(bench_pairs=50, rl_steps=30, start_check_steps=10)
 
 
 def _log(msg: str) -> None:
@@ -101,8 +105,9 @@ def start_set(world: Path, n: int, seed: int, null_share: float = 0.0) -> Path:
 
 
 def pick_start(start: Path, dev_bench: Path, s: DemoSettings) -> Path:
-    """The first checkpoint of the start stage whose dynamic-pair P-Acc on the dev pairs lies in `start_band` (a
-    partially sensitive policy); if none does, the one closest to the band. Written to START/chosen.json."""
+    """The checkpoint of the start stage that is partially sensitive (dynamic-pair P-Acc on the start world's dev
+    pairs inside `start_band`) and answers the colour question best; if none is in the band, the closest to it.
+    Every checkpoint's dev metrics and the choice are written to START/chosen.json."""
     from crpo.bench.evaluate import evaluate
     chosen = start / "chosen.json"
     if chosen.exists():
@@ -114,10 +119,11 @@ def pick_start(start: Path, dev_bench: Path, s: DemoSettings) -> Path:
         m = evaluate(model=str(ckpt), bench=str(dev_bench / "bench.jsonl"), fmt="dybench", video_root=str(dev_bench),
                      out=str(start / "dev_eval" / f"step-{step}"), batch_size=64, max_new_tokens=8)
         tried.append((step, ckpt, m["p_acc_dynamic"], m["static_acc"]))
-        if low <= m["p_acc_dynamic"] <= high:
-            break
-    step, ckpt, dyn, static = min(tried, key=lambda t: 0 if low <= t[2] <= high else min(abs(t[2] - low),
-                                                                                          abs(t[2] - high)))
+
+    def distance(t):
+        return max(low - t[2], t[2] - high, 0.0)
+
+    step, ckpt, dyn, static = min(tried, key=lambda t: (distance(t), -t[3]))
     chosen.write_text(json.dumps({"step": step, "path": str(ckpt), "dev_p_acc_dynamic": dyn, "dev_static_acc": static,
                                   "tried": [(t[0], t[2], t[3]) for t in tried]}, indent=1))
     return ckpt
@@ -132,7 +138,19 @@ def rl_config(s: DemoSettings, algorithm: str, seed: int, model: Path, train_dat
                        temperature=s.temperature, max_new_tokens=8, max_steps=s.rl_steps, learning_rate=s.rl_lr,
                        beta=s.kl_beta, freeze_vision=False, save_steps=10, resume=True, eval_steps=s.eval_steps,
                        eval_bench=str(bench / "bench.jsonl"), eval_batch_size=64, log_rollouts=True,
+                       null_option=s.null_option,
                        log_completions_steps=10, report_to="none")
+
+
+def _one_thread():
+    import torch
+    torch.set_num_threads(1)
+
+
+def _train_timed(cfg) -> float:
+    from crpo.trainer import train
+    _log(f"RL with {cfg.algorithm}, seed {cfg.seed} -> {cfg.output_dir}")
+    return _timed(Path(cfg.output_dir), lambda: train(cfg))
 
 
 def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | None = None,
@@ -143,8 +161,6 @@ def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | Non
     from crpo.demo_report import summarise
     from crpo.sft import SFTConfig, sft
     from crpo.synth import generate
-    from crpo.trainer import train
-
     s = settings or (QUICK if quick else DemoSettings())
     seeds = 1 if quick else seeds
     out = Path(out)
@@ -155,6 +171,7 @@ def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | Non
         _log(f"bench: {s.bench_pairs} pairs from seed {s.bench_seed}")
         generate(bench, train=0, bench_pairs=s.bench_pairs, seed=s.bench_seed, preview=True, **WORLD)
 
+    runs, jobs = {}, []
     for k in range(seeds):
         seed = s.first_seed + k
         root = out / f"seed{k}"
@@ -164,7 +181,8 @@ def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | Non
             generate(world, train=s.train_items, bench_pairs=0, bias=s.bias, prior=s.prior, seed=1000 + seed,
                      cue_colours=SHORTCUT_COLOURS, **WORLD)
         if not (start_world / "bench.jsonl").exists():  # its dev pairs pick the start; the bench is never used
-            generate(start_world, train=2 * s.start_items, bench_pairs=40, bias=0.0, seed=3000 + seed, **WORLD)
+            generate(start_world, train=2 * s.start_items, bench_pairs=s.start_dev_pairs, bias=0.0, seed=3000 + seed,
+                     **WORLD)
         base, start = SHIPPED_BASE, root / "start"
         if pretrain_base:
             _log(f"seed {seed}: base model pre-training on unbiased clips")
@@ -175,20 +193,30 @@ def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | Non
                           train_data=str(start_set(start_world, s.start_items, seed, s.start_null_share)),
                           learning_rate=s.start_lr, save_steps=s.start_check_steps))
         start_model = pick_start(start, start_world, s)
-        runs = {"start": start}
+        runs[seed] = {"start": (start, start_model)}
         for algorithm in ALGORITHMS:
             run = root / algorithm
-            runs[algorithm] = run
-            if (run / "final").exists():
-                continue
-            _log(f"seed {seed}: RL with {algorithm} ({s.rl_steps} steps)")
-            cfg = rl_config(s, algorithm, seed, start_model, world / "train.jsonl", bench, run)
-            _timed(run, lambda cfg=cfg: train(cfg))
-        for name, run in runs.items():
+            runs[seed][algorithm] = (run, run / "final")
+            if not (run / "final").exists():
+                jobs.append(rl_config(s, algorithm, seed, start_model, world / "train.jsonl", bench, run))
+    # The RL runs are independent: `workers` processes of one thread each (a tiny model gains nothing from two
+    # threads, and two runs side by side use both cores).
+    if jobs:
+        _log(f"{len(jobs)} RL runs of {s.rl_steps} steps, {s.workers} at a time")
+        if s.workers > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+            with ProcessPoolExecutor(s.workers, mp_context=mp.get_context("spawn"), initializer=_one_thread) as pool:
+                list(pool.map(_train_timed, jobs))
+        else:
+            for cfg in jobs:
+                _train_timed(cfg)
+    for seed, seed_runs in runs.items():
+        for name, (run, model) in seed_runs.items():
             if not (run / "eval" / "metrics.json").exists():
                 _log(f"seed {seed}: evaluating {name}")
-                evaluate(model=str(start_model if name == "start" else run / "final"), bench=str(bench / "bench.jsonl"), fmt="dybench",
-                         video_root=str(bench), out=str(run / "eval"), batch_size=64, max_new_tokens=8)
+                evaluate(model=str(model), bench=str(bench / "bench.jsonl"), fmt="dybench", video_root=str(bench),
+                         out=str(run / "eval"), batch_size=64, max_new_tokens=8)
     notes = ["grpo_cf_aug is trained with the counterfactual answers of the synthetic world (labels); crpo's "
              "default rewards use none of them, only each question's class.",
              "start: the RL starting point (the shipped base + the unbiased start stage); "

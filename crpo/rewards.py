@@ -44,8 +44,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
-from crpo.answer_metrics import (free_form_score, mean_relative_accuracy, ocr_score, relative_accuracy,
-                                 rouge_l, words)  # rouge_l: re-exported, callers import it from here
+from crpo.answer_metrics import free_form_score, mean_relative_accuracy, ocr_score, relative_accuracy, words
 from crpo.data import LETTERS, PROBLEM_TYPES
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ term groups, all give ("unknown", None). Two conventions:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from crpo.data import LETTERS, TRANSFORMS, DataError, Item, load_items
@@ -423,12 +422,3 @@ def route(item: Item) -> dict:
         row[t] = {"relation": rel, "answer": answer}
     row["transform"] = choose_transform(item)
     return row
-
-
-def route_file(path) -> Iterator[dict]:
-    """Route every item of an items JSONL file (what `crpo route FILE` prints)."""
-    for item in load_items(path):
-        try:
-            yield route(item)
-        except DataError as e:
-            raise DataError(f"{path}: {e}") from None

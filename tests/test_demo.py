@@ -10,8 +10,8 @@ from crpo.demo import ALGORITHMS, WORLD, DemoSettings, run_demo, start_set
 from crpo.demo_base import MOTION_CODE_WORDS, SHIPPED_BASE, BaseRecipe, pretrain_base, pretraining_sets
 from crpo.synth import generate
 
-TOY = DemoSettings(train_items=8, bench_pairs=2, start_items=8, start_max_steps=2, start_check_steps=1, rl_steps=2, eval_steps=1,
-                   num_generations=2, prompts_per_step=2, bench_seed=7)
+TOY = DemoSettings(train_items=8, bench_pairs=2, start_items=8, start_max_steps=2, start_check_steps=1,
+                   start_dev_pairs=2, rl_steps=2, eval_steps=1, num_generations=2, prompts_per_step=2, bench_seed=7)
 
 
 def test_start_set_mixes_motion_by_letter_and_colour_from_unbiased_clips(tmp_path):
@@ -65,9 +65,11 @@ def test_demo_runs_every_stage_and_resumes(tmp_path):
         assert results[a]["p_acc_dynamic_curve"]["steps"] == [0, 1, 2]
         assert results[a]["start_answer_entropy_bits"]["mean"] >= 0.0
         assert (out / "seed0" / a / "rollouts.jsonl").exists()
+    chosen = json.loads((out / "seed0" / "start" / "chosen.json").read_text())
+    assert [t[0] for t in chosen["tried"]] == [1, 2] and chosen["step"] in (1, 2)  # every checkpoint was measured
     assert json.loads((out / "results.json").read_text()) == results
     report = (out / "report.md").read_text()
-    assert "| metric | start | grpo | grpo_cf_aug | tgrpo | arrowrl | crpo |" in report
+    assert "| metric | start | grpo | crpo | grpo_cf_aug | tgrpo | arrowrl |" in report
     assert "counterfactual answers" in report  # cf-aug's labels are named
     assert (out / "report.png").stat().st_size > 0
 

@@ -171,3 +171,22 @@ def test_unknown_truth_stays_out_of_the_baseline():
 def test_config_rejects_unknown_choices_naming_the_allowed_values(key, value):
     with pytest.raises(ConfigError, match=f"{key}.*allowed: "):
         load_config(TrainConfig, None, [f"{key}={value}"])
+
+
+def test_counterfactual_choice_follows_the_class_and_a_cached_llm_decision():
+    from crpo.methods.common import choose_counterfactual
+    from crpo.prompts import question_text
+    c = cfg()
+    lexicon = choose_counterfactual(DIRECTION, c, None, needs_answer=False)
+    assert (lexicon.transform, lexicon.relation, lexicon.question_class) == ("reverse", "change", "spatiotemporal")
+    assert lexicon.cf_truth == "B"  # known here, so acc/cf can be logged; crpo's rewards never read it
+    cached = choose_counterfactual(DIRECTION, c, "spatial", needs_answer=False)
+    assert (cached.transform, cached.relation) == ("hflip", "change")
+    static = choose_counterfactual(COLOUR, c, None, needs_answer=False)
+    assert (static.transform, static.relation) == ("hflip", "same")
+    # a class the lexicon cannot answer for: crpo still gets its branch, cf-aug (which needs the label) does not
+    odd = Item(id="o", video="v.mp4", question="In which direction is the car moving?", answer="B",
+               options=["to the left", "towards the camera", "it is not moving"], category="moving_direction")
+    assert choose_counterfactual(odd, c, None, needs_answer=False).relation == "change"
+    assert choose_counterfactual(odd, c, None, needs_answer=True) is None
+    assert "C. None of the above" in question_text(with_null_option(DIRECTION))

@@ -5,7 +5,8 @@ import math
 import pytest
 
 from crpo.rewards import (accuracy_reward, answer_score, combine_rewards, counterfactual_relation_reward,
-                          extract_answer, format_reward, rouge_l, tgrpo_bonus)
+                          extract_answer, format_reward, tgrpo_bonus)
+from crpo.answer_metrics import rouge_l
 
 OPTIONS = ["moving left", "moving right", "not moving"]
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from crpo.data import DataError, Item, write_jsonl
-from crpo.router import categorize, choose_transform, option_map, relation, route, route_file
+from crpo.llm_router import route_classes
+from crpo.router import categorize, choose_transform, option_map, relation, route
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -290,7 +291,7 @@ def _items_file(tmp_path):
 
 def test_route_file(tmp_path):
     path, items = _items_file(tmp_path)
-    rows = list(route_file(path))
+    rows = [{k: v for k, v in r.items() if k not in ("class", "class_transform")} for r in route_classes(path)]
     assert [r["id"] for r in rows] == ["item0", "item1", "item2"]
     assert rows[0] == {"id": "item0", "category": "moving_direction",
                        "hflip": {"relation": "same", "answer": "C"}, "reverse": {"relation": "change", "answer": "D"},
@@ -302,7 +303,7 @@ def test_route_file(tmp_path):
     bad.write_text(json.dumps({"id": "b", "video": "v.mp4", "question": "Which way?", "answer": "A",
                                "options": ["left", "right"], "counterfactual": {"reverse": {"relation": "x"}}}) + "\n")
     with pytest.raises(DataError, match=r"bad\.jsonl: item 'b'"):
-        list(route_file(bad))
+        list(route_classes(bad))
 
 
 def test_cli_route_prints_one_json_line_per_item(tmp_path):

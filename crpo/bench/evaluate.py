@@ -102,9 +102,11 @@ def load_item_clip(item: Item, video_root, num_frames: int):
 
 
 def evaluate(model, bench, fmt, video_root, out, batch_size=8, num_frames=8, max_new_tokens=64, limit=None,
-             answer_format="answer") -> dict:
+             answer_format="answer", null_option=False) -> dict:
     """Greedy predictions of `model` on the first `limit` items of `bench` (all when None) into OUT, resuming what
-    OUT/predictions.jsonl already holds, then OUT/metrics.json; returns the metrics (see the module docstring)."""
+    OUT/predictions.jsonl already holds, then OUT/metrics.json; returns the metrics (see the module docstring).
+    `null_option` shows multiple-choice items with "None of the above" appended, as crpo trains them (off by
+    default: a benchmark is scored with its own options; the null option is always a wrong answer there)."""
     from tqdm.auto import tqdm
 
     from crpo.bench.score import score_file
@@ -127,6 +129,9 @@ def evaluate(model, bench, fmt, video_root, out, batch_size=8, num_frames=8, max
             for start in range(0, len(todo), batch_size):
                 batch = todo[start:start + batch_size]
                 clips = [load_item_clip(it, video_root, num_frames) for it in batch]
+                if null_option:
+                    from crpo.methods.common import with_null_option
+                    batch = [with_null_option(it) for it in batch]
                 for row in predict(adapter, batch, clips, fmt, max_new_tokens, answer_format):
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 f.flush()
