@@ -49,7 +49,7 @@ class DemoSettings:
     start_items: int = 200          # unbiased clips of the start stage: half motion by letter, half colour
     start_max_steps: int = 50       # a checkpoint every start_check_steps; `pick_start` chooses the start
     start_check_steps: int = 5
-    start_band: tuple = (0.25, 0.6)  # dynamic-pair P-Acc on the start world's own dev pairs (never the bench)
+    start_band: tuple = (0.35, 0.65)  # dynamic-pair P-Acc on the start world's own dev pairs (never the bench)
     start_dev_pairs: int = 100
     start_null_share: float = 0.5   # start items shown with "None of the above" appended, as crpo's prompts are
     start_lr: float = 1e-3
@@ -57,7 +57,7 @@ class DemoSettings:
     eval_steps: int = 10            # bench evaluations during RL (the curves of report.png)
     num_generations: int = 8        # G per branch
     prompts_per_step: int = 4
-    rl_lr: float = 5e-4
+    rl_lr: float = 1e-3
     temperature: float = 1.5        # of rollouts and of their log-probs: keeps the policy exploring
     kl_beta: float = 0.2            # KL penalty to the start, for every algorithm: keeps the colour answers
     null_option: str = "off"        # for crpo too: the miniature's questions list every counterfactual answer

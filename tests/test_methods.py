@@ -190,3 +190,24 @@ def test_counterfactual_choice_follows_the_class_and_a_cached_llm_decision():
     assert choose_counterfactual(odd, c, None, needs_answer=False).relation == "change"
     assert choose_counterfactual(odd, c, None, needs_answer=True) is None
     assert "C. None of the above" in question_text(with_null_option(DIRECTION))
+
+
+def test_every_classified_item_of_a_tempcompass_style_file_gets_a_counterfactual_branch():
+    # tests/data/tempcompass_style.json: TempCompass's multi-choice layout (direction, order, attribute_change,
+    # speed, action), no counterfactual answers anywhere. crpo needs only the class; cf-aug needs the answer.
+    from pathlib import Path
+
+    from crpo.importers import convert
+    from crpo.methods.common import choose_counterfactual
+    from crpo.task_class import question_class
+    items = convert("tempcompass", Path(__file__).parent / "data" / "tempcompass_style.json")
+    classified = [it for it in items if question_class(it) != "unknown"]
+    crpo = [it for it in items if choose_counterfactual(it, cfg(), None, needs_answer=False)]
+    labelled = [it for it in items if choose_counterfactual(it, cfg(), None, needs_answer=True)]
+    assert crpo == classified and len(classified) >= 0.8 * len(items)
+    assert len(labelled) < len(crpo)  # the label-free rewards reach items the answer-mapping router cannot
+
+
+def test_eval_steps_without_a_bench_is_a_config_error():
+    with pytest.raises(ConfigError, match="eval_bench"):
+        load_config(TrainConfig, None, ["eval_steps=5"])

@@ -107,7 +107,13 @@ def choose_counterfactual(item: Item, cfg, cached_class: str | None, needs_answe
     mapped_rel, cf_truth = relation(item, transform)
     agree = mapped_rel == rel  # the class and the lexicon disagree: no label to trust
     if needs_answer and not agree:
-        return None
+        # A label is required: the lexicon router's own pick (a reversal that changes the answer, else a mirror),
+        # which knows the answer whenever it picks at all.
+        from crpo.router import choose_transform
+        transform = choose_transform(item) if cfg.counterfactual == "auto" else None
+        if transform is None:
+            return None
+        (rel, cf_truth), agree = relation(item, transform), True
     return CounterfactualChoice(transform, rel, cls, cf_truth if agree else None,
                                 option_map(item, transform) if agree else None)
 
