@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from crpo import rewards
 from crpo.counterfactual import counterfactual
 from crpo.data import Item
-from crpo.router import relation
+from crpo.router import choose_transform, option_map, relation
 from crpo.task_class import CLASS_RELATION, CLASS_TRANSFORM, question_class, relation_class
 from crpo.video import Clip
 
@@ -95,7 +95,6 @@ def choose_counterfactual(item: Item, cfg, cached_class: str | None, needs_answe
     counterfactual answer (the router's, when it can map the answer) is required only when `needs_answer`
     (grpo_cf_aug, and crpo with crr_mode mapped/differ); otherwise it only feeds the acc/cf metric.
     """
-    from crpo.router import option_map
     if cfg.counterfactual == "auto":
         cls = question_class(item, cached_class)
         transform, rel = CLASS_TRANSFORM.get(cls), CLASS_RELATION.get(cls)
@@ -106,14 +105,14 @@ def choose_counterfactual(item: Item, cfg, cached_class: str | None, needs_answe
         return None
     mapped_rel, cf_truth = relation(item, transform)
     agree = mapped_rel == rel  # the class and the lexicon disagree: no label to trust
-    if needs_answer and not agree:
-        # A label is required: the lexicon router's own pick (a reversal that changes the answer, else a mirror),
-        # which knows the answer whenever it picks at all.
-        from crpo.router import choose_transform
+    if needs_answer and not (agree and cf_truth is not None):
+        # A label is required: the lexicon router's own pick (a reversal that changes the answer, else a mirror).
         transform = choose_transform(item) if cfg.counterfactual == "auto" else None
         if transform is None:
             return None
         (rel, cf_truth), agree = relation(item, transform), True
+        if cf_truth is None:  # an annotation that says "change" without naming the answer
+            return None
     return CounterfactualChoice(transform, rel, cls, cf_truth if agree else None,
                                 option_map(item, transform) if agree else None)
 
