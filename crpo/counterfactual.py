@@ -71,3 +71,4 @@ def flip(frames: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(frames)).flip(axes).numpy()
+

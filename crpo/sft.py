@@ -44,13 +44,12 @@ def target_ids(tokenizer, answer: str, answer_format: str, loss_on: str) -> tupl
 def sft(cfg: SFTConfig) -> Path:
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
-    from transformers import get_scheduler
 
     from crpo.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_final
     from crpo.counterfactual import counterfactual
     from crpo.models import VideoLM
     from crpo.prompts import question_text
-    from crpo.trainer import make_accelerator, prepare_policy, step_items
+    from crpo.trainer import make_accelerator, make_scheduler, prepare_policy, step_items
     from crpo.video import load_clip
 
     if cfg.loss_on not in ("answer", "all", "both"):
@@ -64,8 +63,7 @@ def sft(cfg: SFTConfig) -> Path:
     model = prepare_policy(adapter.model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.warmup_steps,
-                              num_training_steps=cfg.max_steps)
+    scheduler = make_scheduler(optimizer, cfg, cfg.max_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     start = 0
     if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:

@@ -15,6 +15,7 @@ communication; only metrics are reduced.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from contextlib import nullcontext
 import sys
 import time
@@ -63,6 +64,14 @@ def make_accelerator():
     return Accelerator(cpu=not torch.accelerator.is_available())
 
 
+def make_scheduler(optimizer, cfg, total_steps: int):
+    """The LR schedule: `lr_scheduler` after `warmup_steps` of linear warm-up. transformers' "constant" ignores
+    warm-up steps, so constant with a warm-up is its "constant_with_warmup" (otherwise the warm-up is dropped)."""
+    from transformers import get_scheduler
+    name = "constant_with_warmup" if cfg.lr_scheduler == "constant" and cfg.warmup_steps else cfg.lr_scheduler
+    return get_scheduler(name, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=total_steps)
+
+
 def prepare_policy(model, cfg: TrainConfig):
     """Freeze the vision tower, add LoRA, enable gradient checkpointing: what trains and what stays fixed."""
     if cfg.freeze_vision:
@@ -97,8 +106,9 @@ def load_plans(items, indices, offsets, cfg, video_root, step, counters, route_c
             counters["skipped"] += 1
             print(f"skipping item {item.id}: {e}", file=sys.stderr)
             continue
-        if item.transform:  # a twin stored as "original video + transform"
-            clip = counterfactual(clip, item.transform)
+        if item.transform:  # a twin stored as "original video + transform": that clip is this item's original,
+            # and its own counterfactual branch transforms it again (a reversed twin's reversal is the video)
+            clip = dataclasses.replace(counterfactual(clip, item.transform), transform=None)
         # The T-GRPO shuffle is seeded by (run, step, item position), like the rollouts: a new derangement every
         # step (a seed without the step replayed the same P permutations all run), independent of the process.
         plan = METHODS[cfg.algorithm].plan(len(plans), item, clip, cfg, route_cache.get(item.id),
@@ -115,8 +125,6 @@ def load_plans(items, indices, offsets, cfg, video_root, step, counters, route_c
 
 def train(cfg: TrainConfig) -> Path:
     from accelerate.utils import set_seed
-    from transformers import get_scheduler
-
     from crpo.models import VideoLM
 
     accelerator = make_accelerator()
@@ -140,8 +148,7 @@ def train(cfg: TrainConfig) -> Path:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     total_updates = cfg.max_steps * cfg.num_iterations
-    scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.warmup_steps,
-                              num_training_steps=total_updates)
+    scheduler = make_scheduler(optimizer, cfg, total_updates)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     policy = accelerator.unwrap_model(model)
     adapter.model = policy  # generation runs on the unwrapped policy; the loss goes through the wrapper

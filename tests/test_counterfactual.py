@@ -84,3 +84,10 @@ def test_in_memory_clip():
     twin = counterfactual(clip, "hflip+reverse")
     np.testing.assert_array_equal(twin.frames[0, 0, 0], frames[1, 0, 2])
     np.testing.assert_array_equal(counterfactual(clip, "shuffle", seed=1).frames, frames[::-1])
+
+
+def test_package_exports_the_function_even_after_the_submodule_is_imported():
+    import crpo.counterfactual  # noqa: F401  (what every training run does first)
+    from crpo import counterfactual as exported
+    from crpo import load_clip
+    assert callable(exported) and exported.__name__ == "counterfactual" and callable(load_clip)

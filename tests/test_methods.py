@@ -211,3 +211,15 @@ def test_every_classified_item_of_a_tempcompass_style_file_gets_a_counterfactual
 def test_eval_steps_without_a_bench_is_a_config_error():
     with pytest.raises(ConfigError, match="eval_bench"):
         load_config(TrainConfig, None, ["eval_steps=5"])
+
+
+def test_constant_schedule_keeps_its_warm_up():
+    from crpo.trainer import make_scheduler
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = make_scheduler(opt, cfg(lr_scheduler="constant", warmup_steps=4), total_steps=10)
+    lrs = []
+    for _ in range(6):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]

@@ -166,3 +166,25 @@ def test_unknown_config_key_lists_close_matches(run_crpo, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "learning_rat" in lines[0] and "learning_rate" in lines[0], proc.stderr
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+@pytest.mark.parametrize("algorithm", ["crpo", "grpo_cf_aug", "tgrpo", "arrowrl"])
+def test_items_stored_as_video_plus_transform_train(algorithm, rl_args, world, tmp_path):
+    # A twin stored as "original video + transform" (crpo bench build without --materialize) is its own original:
+    # its counterfactual branch transforms it again instead of failing on a twice-transformed clip.
+    from crpo.router import relation
+    items = [it for _, it in read_jsonl(world / "train.jsonl")]
+    twins = []
+    for row in items[:8]:
+        from crpo.data import item_from_json
+        item = item_from_json(row)
+        rel, answer = relation(item, "reverse")
+        if rel != "unknown":
+            twins.append({**row, "id": row["id"] + "-rev", "transform": "reverse", "answer": answer})
+    assert twins
+    data = tmp_path / "twins.jsonl"
+    write_jsonl(data, twins)
+    args = [a for a in rl_args if not a.startswith("train_data=")]
+    rows = train_inprocess([*args, f"train_data={data}", f"video_root={world}"], tmp_path / "run",
+                           f"algorithm={algorithm}", "max_steps=1")
+    assert len(rows) == 1 and math.isfinite(rows[0]["loss"])
