@@ -7,10 +7,10 @@ On a machine without GPUs the same command runs DDP over gloo (`make_accelerator
 --num_processes 2` does NOT: accelerate's --cpu launcher starts one process.
 
 Each step: take the step's items (a fixed permutation per epoch, so the step number is the data position) ->
-decode clips and plan branches (crpo/rollout.py) -> generate all completions in one call -> rewards and
-advantages (crpo/scoring.py) -> clipped policy loss over micro-batches (crpo/algorithms.py) -> optimizer step ->
-metrics, checkpoints. Items are sharded by item, so both branches of a pair live on one process and CRR needs no
-communication; only metrics are reduced.
+decode clips and plan branches (the algorithm's module in crpo/methods/) -> generate all completions in one call
+-> reward terms and advantages (crpo/scoring.py) -> clipped policy loss over micro-batches (crpo/algorithms.py)
+-> optimizer step -> metrics, rollout log, bench evaluation (eval_steps), checkpoints. Items are sharded by item,
+so both branches of a pair live on one process and CRR needs no communication; only metrics are reduced.
 """
 from __future__ import annotations
 
