@@ -51,7 +51,7 @@ class DemoSettings:
     start_check_steps: int = 5
     start_band: tuple = (0.35, 0.65)  # dynamic-pair P-Acc on the start world's own dev pairs (never the bench)
     start_dev_pairs: int = 100
-    start_null_share: float = 0.5   # start items shown with "None of the above" appended, as crpo's prompts are
+    start_null_share: float = 0.5   # start items shown with "None of the above" appended (crpo's prompts with null_option on)
     start_lr: float = 1e-3
     rl_steps: int = 40
     eval_steps: int = 10            # bench evaluations during RL (the curves of report.png)
