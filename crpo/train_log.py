@@ -12,6 +12,14 @@ from pathlib import Path
 import torch
 
 
+def drop_rows_after(path: Path, step: int) -> None:
+    """Keep only the rows of a JSONL log up to `step`: a resumed run starts from its checkpoint, and the rows the
+    killed run wrote past it would otherwise appear twice."""
+    if path.exists():
+        keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in keep))
+
+
 class MetricsLogger:
     def __init__(self, output_dir, cfg, accelerator, start_step: int = 0):
         self.out = Path(output_dir)
@@ -19,14 +27,17 @@ class MetricsLogger:
         self.acc = accelerator
         self.main = accelerator.is_main_process
         self.writer = self.bar = self.wandb = None
-        self.start_step = start_step
+        self.rollouts_path = None
+        if cfg.log_rollouts:  # every rank writes its own items: rank 0 rollouts.jsonl, rank k rollouts.rank{k}.jsonl
+            rank = accelerator.process_index
+            self.rollouts_path = self.out / ("rollouts.jsonl" if rank == 0 else f"rollouts.rank{rank}.jsonl")
+            self.out.mkdir(parents=True, exist_ok=True)
+            drop_rows_after(self.rollouts_path, start_step)
         if not self.main:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.out / "metrics.jsonl"
-        if self.metrics_path.exists():  # keep only steps up to the checkpoint we resumed from
-            rows = [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
-            self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= start_step))
+        drop_rows_after(self.metrics_path, start_step)
         (self.out / "config.json").write_text(json.dumps(vars(cfg), indent=1))
         if cfg.report_to == "tensorboard":
             from torch.utils.tensorboard import SummaryWriter
@@ -86,19 +97,11 @@ class MetricsLogger:
         self.bar.update(1)
 
     def log_rollouts(self, step, scores):
-        """rollouts.jsonl, one row per completion of this process (every rank writes its own items: rank 0's file
-        is rollouts.jsonl, rank k's rollouts.rank{k}.jsonl), so reward design can be read rollout by rollout."""
-        rank = self.acc.process_index
-        path = self.out / ("rollouts.jsonl" if rank == 0 else f"rollouts.rank{rank}.jsonl")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if step == self.start_step + 1 and path.exists():  # a resumed run drops the killed run's rows past it
-            keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= self.start_step]
-            path.write_text("".join(line + "\n" for line in keep))
-
+        """One row per completion of this process, so reward design can be read rollout by rollout."""
         def num(v):
             return None if v is None or v != v else round(float(v), 6)
 
-        with open(path, "a") as f:
+        with open(self.rollouts_path, "a") as f:
             for r in range(len(scores.answers)):
                 row = {"step": step, "item_id": scores.item_id[r], "branch": scores.branch[r],
                        "rollout": scores.rollout[r], "answer": scores.answers[r],

@@ -29,7 +29,7 @@ def two_branch_plan(item, relation, cf_truth, cf_name="cf"):
     other = "B" if item.answer == "A" else "A"
     cf_map = {"A": "B", "B": "A"} if relation == "change" else {"A": "A", "B": "B"}
     return ItemPlan(item, [Branch(0, item, "orig", None, item.answer), Branch(0, item, cf_name, None, cf_truth)],
-                    relation=relation, transform="reverse", cf_answer_of=cf_map), other
+                    relation=relation, cf_answer_of=cf_map), other
 
 
 def texts(answers):
@@ -140,7 +140,7 @@ def test_tgrpo_bonus_survives_its_default_advantage_scale():
 
 def test_arrowrl_rewards_diverging_from_the_reversed_answer():
     plan = ItemPlan(DIRECTION, [Branch(0, DIRECTION, "orig", None, "A"),
-                                Branch(0, DIRECTION, "reversed", None, None, in_loss=False)], transform="reverse")
+                                Branch(0, DIRECTION, "reversed", None, None, in_loss=False)])
     rev = ["A"] * 2 + ["B"] * 6
     s = METHODS["arrowrl"].score(plan, texts(["A"] * 4 + ["B"] * 4 + rev), cfg(algorithm="arrowrl"))
     assert s.terms["arrow_reverse"][:G] == [0.25 * (1 - 2 / 8)] * 4 + [0.25 * (1 - 6 / 8)] * 4
@@ -223,3 +223,9 @@ def test_constant_schedule_keeps_its_warm_up():
         opt.step()
         sched.step()
     assert lrs == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+
+
+def test_config_algorithm_choices_are_the_method_modules():
+    from dataclasses import fields
+    choices = next(f for f in fields(TrainConfig) if f.name == "algorithm").metadata["choices"]
+    assert set(choices) == set(METHODS)

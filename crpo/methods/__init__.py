@@ -14,4 +14,3 @@ Every algorithm generates 2G completions per item, so comparisons are at equal r
 from crpo.methods import arrowrl, cf_aug, crpo, grpo, tgrpo
 
 METHODS = {"grpo": grpo, "grpo_cf_aug": cf_aug, "crpo": crpo, "tgrpo": tgrpo, "arrowrl": arrowrl}
-ALGORITHMS = tuple(METHODS)

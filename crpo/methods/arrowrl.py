@@ -11,22 +11,23 @@ from __future__ import annotations
 
 from crpo import rewards
 from crpo.counterfactual import counterfactual
-from crpo.methods.common import (Branch, ItemPlan, ItemScores, normalised_truth, only, read, rows_of,
+from crpo.methods.common import (Branch, ItemPlan, ItemScores, on_rows, read, rows_of,
                                  trained_groups)
 
 
 def plan(item_index, item, clip, cfg, cached_class=None, seed=0):
     return ItemPlan(item, [Branch(item_index, item, "orig", clip, item.answer),
                            Branch(item_index, item, "reversed", counterfactual(clip, "reverse"), None,
-                                  in_loss=False)], transform="reverse")
+                                  in_loss=False)])
 
 
 def score(plan, texts, cfg) -> ItemScores:
     answers, acc, fmt = read(plan, texts, cfg)
     n, g = len(texts), len(texts) // len(plan.branches)
     o, v = rows_of(plan, g, "orig"), rows_of(plan, g, "reversed")
-    rev = rewards.arrow_reverse_reward([answers[r] for r in o], [answers[r] for r in v], normalised_truth(plan.item),
+    truth = rewards.normalize_answer(plan.item.answer, plan.item.problem_type)
+    rev = rewards.arrow_reverse_reward([answers[r] for r in o], [answers[r] for r in v], truth,
                                        alpha=cfg.arrow_alpha, gamma=cfg.arrow_gamma)
-    terms = {"accuracy": only(o, acc, n), "format": only(o, fmt, n),
-             "arrow_reverse": [rev[o.index(r)] if r in o else None for r in range(n)]}
+    terms = {"accuracy": on_rows(o, [acc[r] for r in o], n), "format": on_rows(o, [fmt[r] for r in o], n),
+             "arrow_reverse": on_rows(o, rev, n)}
     return ItemScores(answers, acc, terms, trained_groups(plan, g, cfg), [r in o for r in range(n)])

@@ -9,15 +9,11 @@ Grouped like crpo (advantage_grouping, joint by default), so the two differ only
 """
 from __future__ import annotations
 
-from crpo.methods.common import ItemScores, counterfactual_plan, read, trained_groups
+from crpo.methods.common import correctness_only, counterfactual_plan
 
 
 def plan(item_index, item, clip, cfg, cached_class=None, seed=0):
     return counterfactual_plan(item_index, item, clip, cfg, cached_class, needs_answer=True)
 
 
-def score(plan, texts, cfg) -> ItemScores:
-    answers, acc, fmt = read(plan, texts, cfg)
-    g = len(texts) // len(plan.branches)
-    return ItemScores(answers, acc, {"accuracy": acc, "format": fmt}, trained_groups(plan, g, cfg),
-                      [True] * len(texts))
+score = correctness_only  # each branch against its own truth, which on the counterfactual clip is the label

@@ -38,8 +38,6 @@ class ItemPlan:
     item: Item
     branches: list[Branch]
     relation: str | None = None          # "change" | "same" when a counterfactual branch exists
-    question_class: str | None = None    # spatial | temporal | spatiotemporal | static
-    transform: str | None = None
     cf_answer_of: dict | None = None     # router's option map, for crr_mode=mapped
     notes: list[str] = field(default_factory=list)
 
@@ -125,8 +123,7 @@ def counterfactual_plan(item_index: int, item: Item, clip: Clip, cfg, cached_cla
         return original_twice(item_index, item, clip, "no_counterfactual")
     return ItemPlan(item, [Branch(item_index, item, "orig", clip, item.answer),
                            Branch(item_index, item, "cf", counterfactual(clip, choice.transform), choice.cf_truth)],
-                    relation=choice.relation, question_class=choice.question_class, transform=choice.transform,
-                    cf_answer_of=choice.cf_answer_of)
+                    relation=choice.relation, cf_answer_of=choice.cf_answer_of)
 
 
 def read(plan: ItemPlan, texts: list[str], cfg) -> tuple[list[str | None], list[float | None], list[float]]:
@@ -156,15 +153,19 @@ def trained_groups(plan: ItemPlan, g: int, cfg) -> list[list[int]]:
     return spans
 
 
-def only(rows: list[int], values: list, n: int) -> list:
-    """`values` (one per row) on `rows`, None elsewhere: a term that is part of some rows' reward only."""
-    keep = set(rows)
-    return [values[r] if r in keep else None for r in range(n)]
+def on_rows(rows: list[int], values: list, n: int) -> list:
+    """A term of some rows' reward only, as one entry per row of the item: values[k] on rows[k], None elsewhere."""
+    out = [None] * n
+    for r, v in zip(rows, values):
+        out[r] = v
+    return out
 
 
-def normalised_truth(item: Item) -> str | None:
-    """The item's answer in the form `extract_answer` returns, so answers compare with `==`."""
-    return rewards.normalize_answer(item.answer, item.problem_type)
+def correctness_only(plan: ItemPlan, texts: list[str], cfg) -> ItemScores:
+    """accuracy (against each branch's truth) + format on every row: GRPO, cf-aug, and crpo without a branch."""
+    answers, acc, fmt = read(plan, texts, cfg)
+    return ItemScores(answers, acc, {"accuracy": acc, "format": fmt},
+                      trained_groups(plan, len(texts) // len(plan.branches), cfg), [True] * len(texts))
 
 
 def show_null_option(plan: ItemPlan) -> ItemPlan:

@@ -24,8 +24,8 @@ cross-branch terms change the gradient (see benchmarks/advantage_schemes.py).
 from __future__ import annotations
 
 from crpo import rewards
-from crpo.methods.common import (ItemScores, counterfactual_plan, normalised_truth, only, read, rows_of,
-                                 trained_groups)
+from crpo.methods.common import (ItemScores, correctness_only, counterfactual_plan, on_rows,
+                                 read, rows_of, trained_groups)
 
 
 def plan(item_index, item, clip, cfg, cached_class=None, seed=0):
@@ -33,17 +33,18 @@ def plan(item_index, item, clip, cfg, cached_class=None, seed=0):
 
 
 def score(plan, texts, cfg) -> ItemScores:
+    if plan.relation is None:  # no counterfactual branch: GRPO on 2G original rollouts
+        return correctness_only(plan, texts, cfg)
     answers, acc, fmt = read(plan, texts, cfg)
     n, g = len(texts), len(texts) // len(plan.branches)
     groups, in_loss = trained_groups(plan, g, cfg), [True] * n
-    if plan.relation is None:  # no counterfactual branch: GRPO on 2G original rollouts
-        return ItemScores(answers, acc, {"accuracy": acc, "format": fmt}, groups, in_loss)
     o, c = rows_of(plan, g, "orig"), rows_of(plan, g, "cf")
     if cfg.crr_mode == "paper":
-        behave = rewards.behave_reward([answers[r] for r in c], plan.relation, normalised_truth(plan.item))
+        truth = rewards.normalize_answer(plan.item.answer, plan.item.problem_type)
+        behave = rewards.behave_reward([answers[r] for r in c], plan.relation, truth)
         crr_o, crr_c = rewards.paper_crr([acc[r] for r in o], behave, cfg.crr_aggregate)
-        terms = {"accuracy": only(o, acc, n), "behave": [None] * len(o) + behave, "format": fmt,
-                 "crr": crr_o + crr_c}
+        terms = {"accuracy": on_rows(o, [acc[r] for r in o], n), "behave": on_rows(c, behave, n), "format": fmt,
+                 "crr": on_rows(o + c, crr_o + crr_c, n)}
         return ItemScores(answers, acc, terms, groups, in_loss)
     gate = cfg.crr_gate_on_correct
     known_o, known_c = plan.branches[0].truth is not None, plan.branches[1].truth is not None
@@ -52,4 +53,5 @@ def score(plan, texts, cfg) -> ItemScores:
         cf_answer_of=plan.cf_answer_of if cfg.crr_mode == "mapped" else None,
         correct_orig=[acc[r] >= 0.5 for r in o] if gate and known_o else None,  # >= 0.5: partial scores
         correct_cf=[acc[r] >= 0.5 for r in c] if gate and known_c else None)    # (ROUGE, MRA) count when mostly right
-    return ItemScores(answers, acc, {"accuracy": acc, "format": fmt, "crr": crr_o + crr_c}, groups, in_loss)
+    return ItemScores(answers, acc, {"accuracy": acc, "format": fmt, "crr": on_rows(o + c, crr_o + crr_c, n)},
+                      groups, in_loss)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from crpo import rewards
 from crpo.counterfactual import counterfactual
-from crpo.methods.common import Branch, ItemPlan, ItemScores, only, read, rows_of, trained_groups
+from crpo.methods.common import Branch, ItemPlan, ItemScores, on_rows, read, rows_of, trained_groups
 
 
 def plan(item_index, item, clip, cfg, cached_class=None, seed=0):
@@ -24,6 +24,6 @@ def score(plan, texts, cfg) -> ItemScores:
     n, g = len(texts), len(texts) // len(plan.branches)
     o, s = rows_of(plan, g, "orig"), rows_of(plan, g, "shuffled")
     bonus = rewards.tgrpo_bonus([acc[r] for r in o], [acc[r] for r in s], mu=cfg.tgrpo_mu, alpha=cfg.tgrpo_alpha)
-    terms = {"accuracy": only(o, acc, n), "format": only(o, fmt, n),
-             "tgrpo_bonus": [bonus[o.index(r)] if r in o else None for r in range(n)]}
+    terms = {"accuracy": on_rows(o, [acc[r] for r in o], n), "format": on_rows(o, [fmt[r] for r in o], n),
+             "tgrpo_bonus": on_rows(o, bonus, n)}
     return ItemScores(answers, acc, terms, trained_groups(plan, g, cfg), [r in o for r in range(n)])
