@@ -34,6 +34,26 @@ def check_choices(cfg) -> None:
             raise ConfigError(f"config key '{f.name}' is '{getattr(cfg, f.name)}'; allowed: {', '.join(allowed)}")
 
 
+# Lower bounds of numeric keys (inclusive); a value below is a one-line error before any model loads.
+MINIMUM = {"max_steps": 1, "num_frames": 1, "learning_rate": 0.0, "warmup_steps": 0, "max_grad_norm": 0.0,
+           "lora_r": 1, "save_steps": 0, "save_total_limit": 0, "num_generations": 2, "prompts_per_step": 1,
+           "max_new_tokens": 1, "temperature": 0.0, "num_iterations": 1, "beta": 0.0, "micro_batches": 1,
+           "batch_size": 1, "eval_steps": 0, "eval_batch_size": 1, "max_pixels": 0, "max_prompt_length": 0,
+           "generation_batch_size": 0}
+# Keys that were renamed: the old name is an error that names the new one (a silent default would train wrongly).
+RENAMED = {"gradient_accumulation_steps": "micro_batches (the rollouts of one RL step split into N micro-batches; "
+                                          "the optimizer steps once per RL step)"}
+
+
+def check_ranges(cfg) -> None:
+    names = {f.name for f in fields(cfg)}
+    for key, low in MINIMUM.items():
+        if key in names and getattr(cfg, key) < low:
+            raise ConfigError(f"config key '{key}' is {getattr(cfg, key)}; it must be >= {low}")
+    if "top_p" in names and not 0 < cfg.top_p <= 1:
+        raise ConfigError(f"config key 'top_p' is {cfg.top_p}; it must be in (0, 1]")
+
+
 @dataclass
 class RunConfig:
     """What every training entry point (`crpo train`, `crpo sft`) shares: data, model, optimisation, checkpoints."""
@@ -54,7 +74,9 @@ class RunConfig:
                               choices=("constant", "linear", "cosine"))
     warmup_steps: int = _help("linear warm-up steps", 0)
     max_grad_norm: float = _help("gradient clipping (0 = off)", 1.0)
-    dtype: str = _help("float32 | bfloat16 (weights and compute)", "float32", choices=("float32", "bfloat16"))
+    dtype: str = _help("compute dtype. bfloat16: forward and generation in bf16 (autocast), trainable weights and "
+                       "optimizer state kept in fp32 (master weights; a 1e-6 update would round away in bf16), "
+                       "frozen weights stored in bf16", "float32", choices=("float32", "bfloat16"))
     gradient_checkpointing: bool = _help("recompute activations in backward to save memory", False)
     freeze_vision: bool = _help("keep the vision tower frozen", True)
     lora: bool = _help("train LoRA adapters (peft); in RL the reference policy is the adapter disabled", False)
@@ -63,10 +85,12 @@ class RunConfig:
     lora_dropout: float = _help("LoRA dropout", 0.0)
     lora_target_modules: str = _help("comma-separated module names for LoRA", "q_proj,k_proj,v_proj,o_proj")
     save_steps: int = _help("checkpoint every N steps (0 = only at the end)", 0)
+    save_total_limit: int = _help("keep only the newest N checkpoint-* folders (0 = keep all)", 0)
     resume: bool = _help("continue from the newest checkpoint in output_dir", False)
 
     def __post_init__(self):
         check_choices(self)
+        check_ranges(self)
 
 
 @dataclass
@@ -124,7 +148,9 @@ class TrainConfig(RunConfig):
     epsilon_low: float = _help("lower clip of the probability ratio", 0.2)
     epsilon_high: float = _help("upper clip of the probability ratio", 0.2)
     beta: float = _help("KL penalty to the reference policy (k3 estimator); 0 = no reference model", 0.0)
-    gradient_accumulation_steps: int = _help("micro-batches per optimizer step on each process", 1)
+    micro_batches: int = _help("split each process's rollouts of a step into N micro-batches for the loss "
+                               "passes (memory); the optimizer still steps once per RL step (accelerate's "
+                               "gradient accumulation over the N)", 1)
 
     # --- logging
     log_completions_steps: int = _help("write sample completions of both branches every N steps (0 = never)", 10)
@@ -186,6 +212,8 @@ def load_config(cls, path=None, overrides=(), **defaults):
         key, value = item.split("=", 1)
         values[key] = value if key not in hints else _coerce(value, hints[key])
     for key in values:
+        if key in RENAMED and key not in names:
+            raise ConfigError(f"{path or 'overrides'}: config key '{key}' was renamed to {RENAMED[key]}")
         if key not in names:
             close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""

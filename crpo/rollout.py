@@ -26,7 +26,8 @@ class Rollouts:
     num_generations: int
 
 
-def generate_rollouts(adapter, plans: list[ItemPlan], cfg, step: int, item_offsets: list[int]) -> Rollouts:
+def generate_rollouts(adapter, plans: list[ItemPlan], cfg, step: int, item_offsets: list[int],
+                      generate_kwargs: dict | None = None) -> Rollouts:
     """One processor call per branch, rows repeated G times, one batched generate for everything.
 
     `item_offsets[i]` is the global index of local item i in the step's batch: it seeds the rollouts, so they do
@@ -46,5 +47,6 @@ def generate_rollouts(adapter, plans: list[ItemPlan], cfg, step: int, item_offse
         seeds += [rollout_seed(cfg.seed, step, item_offsets[b.item_index], k * g + j) for j in range(g)]
         per_item_count[b.item_index] = k + 1
     sampling = {} if cfg.temperature == 0 else {"logits_processor": seeded_sampling(seeds, cfg.temperature, cfg.top_p)}
-    ids, mask, texts = adapter.generate(inputs, max_new_tokens=cfg.max_new_tokens, do_sample=False, **sampling)
+    ids, mask, texts = adapter.generate(inputs, max_new_tokens=cfg.max_new_tokens, do_sample=False, **sampling,
+                                        **(generate_kwargs or {}))
     return Rollouts(branches, inputs, ids, mask, texts, g)

@@ -23,7 +23,8 @@ from crpo.data import DataError, load_items
 
 
 def main(config_path=None, overrides=()) -> Path:
-    return sft(load_config(SFTConfig, config_path, overrides))
+    from crpo.distributed import run_failing_fast
+    return run_failing_fast(lambda: sft(load_config(SFTConfig, config_path, overrides)))
 
 
 def target_ids(tokenizer, answer: str, answer_format: str, loss_on: str) -> tuple[list[int], list[int]]:
@@ -49,7 +50,8 @@ def sft(cfg: SFTConfig) -> Path:
     from crpo.counterfactual import counterfactual
     from crpo.models import VideoLM
     from crpo.prompts import question_text
-    from crpo.trainer import make_accelerator, make_scheduler, prepare_policy, step_items
+    from crpo.distributed import compute_context, make_accelerator
+    from crpo.trainer import make_scheduler, prepare_policy, step_items
     from crpo.video import load_clip
 
     if cfg.loss_on not in ("answer", "all", "both"):
@@ -61,10 +63,11 @@ def sft(cfg: SFTConfig) -> Path:
     video_root = Path(cfg.video_root or Path(cfg.train_data).parent)
     adapter = VideoLM.load(cfg.model, dtype=cfg.dtype, device=accelerator.device)
     model = prepare_policy(adapter.model, cfg)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate,
+                                  weight_decay=cfg.weight_decay)
     scheduler = make_scheduler(optimizer, cfg, cfg.max_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    params = [p for p in model.parameters() if p.requires_grad]  # after prepare: FSDP2 swaps in sharded ones
     start = 0
     if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
         start = load_checkpoint(accelerator, ckpt)["step"]
@@ -92,7 +95,8 @@ def sft(cfg: SFTConfig) -> Path:
         full = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t, _ in targets])
         supervised = torch.tensor([m + [0] * (width - len(m)) for _, m in targets], dtype=torch.float32)
         model.train()
-        logp = adapter.logprobs(inputs, ids.to(accelerator.device), full.to(accelerator.device), model=model)
+        with compute_context(cfg.dtype, accelerator.device):
+            logp = adapter.logprobs(inputs, ids.to(accelerator.device), full.to(accelerator.device), model=model)
         labels = supervised.to(logp.device)
         loss = sum(-(logp * mask).sum() / mask.sum().clamp_min(1)
                    for mask in ((labels == 1).float(), (labels == 2).float()) if mask.any())
@@ -110,7 +114,8 @@ def sft(cfg: SFTConfig) -> Path:
             bar.set_postfix_str(f"loss {loss_all:.3f}")
             bar.update(1)
         if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and step + 1 < cfg.max_steps:
-            save_checkpoint(accelerator, out, step + 1, model=model, processor=adapter.processor)
+            save_checkpoint(accelerator, out, step + 1, model=model, processor=adapter.processor,
+                            keep=cfg.save_total_limit)
     bar.close()
-    save_checkpoint(accelerator, out, cfg.max_steps, model=model, processor=adapter.processor)
+    save_checkpoint(accelerator, out, cfg.max_steps, model=model, processor=adapter.processor, keep=cfg.save_total_limit)
     return save_final(accelerator, model, adapter.processor, out)

@@ -3,20 +3,21 @@
     crpo train --config configs/demo_cpu.yaml max_steps=50 algorithm=grpo
     accelerate launch --config_file configs/accelerate/ddp.yaml --num_processes 2 -m crpo.cli train --config ...
 
-On a machine without GPUs the same command runs DDP over gloo (`make_accelerator`); `accelerate launch --cpu
---num_processes 2` does NOT: accelerate's --cpu launcher starts one process.
+On a machine without GPUs the same command runs DDP (or, with configs/accelerate/fsdp.yaml, FSDP2) over gloo
+(crpo/distributed.py); `accelerate launch --cpu --num_processes 2` does NOT: accelerate's --cpu launcher starts one
+process.
 
 Each step: take the step's items (a fixed permutation per epoch, so the step number is the data position) ->
 decode clips and plan branches (the algorithm's module in crpo/methods/) -> generate all completions in one call
 -> reward terms and advantages (crpo/scoring.py) -> clipped policy loss over micro-batches (crpo/algorithms.py)
--> optimizer step -> metrics, rollout log, bench evaluation (eval_steps), checkpoints. Items are sharded by item,
+-> one optimizer step -> metrics, rollout log, bench evaluation (eval_steps), checkpoints. Items are sharded by item,
 so both branches of a pair live on one process and CRR needs no communication; only metrics are reduced.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
-from contextlib import nullcontext
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,8 @@ from crpo.algorithms import policy_loss
 from crpo.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_final
 from crpo.config import TrainConfig, load_config
 from crpo.data import DataError, load_items
+from crpo.distributed import (compute_context, gathered_for_generation, generation_kwargs, make_accelerator,
+                              run_failing_fast)
 from crpo.train_log import MetricsLogger
 from crpo.methods import METHODS
 from crpo.methods.common import null_option_on, show_null_option
@@ -37,7 +40,7 @@ from crpo.scoring import score_rollouts
 
 
 def main(config_path=None, overrides=()) -> Path:
-    return train(load_config(TrainConfig, config_path, overrides))
+    return run_failing_fast(lambda: train(load_config(TrainConfig, config_path, overrides)))
 
 
 def step_items(num_items: int, batch: int, step: int, seed: int) -> list[int]:
@@ -52,18 +55,6 @@ def step_items(num_items: int, batch: int, step: int, seed: int) -> list[int]:
     return out
 
 
-def make_accelerator():
-    """The run's Accelerator; several processes on a machine without an accelerator train DDP over gloo.
-
-    accelerate only picks its multi-CPU mode when asked for the CPU (`cpu=True` / ACCELERATE_USE_CPU): otherwise
-    every process launched by torchrun (`accelerate launch --multi_gpu`) on a CPU-only machine believes it is alone
-    and trains its own copy into the same output_dir. Asking for the CPU changes nothing where there is no
-    accelerator to give up.
-    """
-    from accelerate import Accelerator
-    return Accelerator(cpu=not torch.accelerator.is_available())
-
-
 def make_scheduler(optimizer, cfg, total_steps: int):
     """The LR schedule: `lr_scheduler` after `warmup_steps` of linear warm-up. transformers' "constant" ignores
     warm-up steps, so constant with a warm-up is its "constant_with_warmup" (otherwise the warm-up is dropped)."""
@@ -73,7 +64,11 @@ def make_scheduler(optimizer, cfg, total_steps: int):
 
 
 def prepare_policy(model, cfg: TrainConfig):
-    """Freeze the vision tower, add LoRA, enable gradient checkpointing: what trains and what stays fixed."""
+    """Freeze the vision tower, add LoRA, enable gradient checkpointing: what trains and what stays fixed.
+
+    With bf16 compute the trainable weights are kept in fp32 (master weights, what AdamW updates): near |w| = 0.02
+    bf16's spacing is about 1e-4, so an lr-1e-6 update to a bf16 weight rounds to nothing. Frozen weights stay bf16.
+    """
     if cfg.freeze_vision:
         for p in model.model.visual.parameters():
             p.requires_grad_(False)
@@ -87,7 +82,40 @@ def prepare_policy(model, cfg: TrainConfig):
         pattern = rf".*language_model.*\.({'|'.join(targets)})$"
         model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
                                                  lora_dropout=cfg.lora_dropout, target_modules=pattern))
+    for p in model.parameters():
+        if p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()
     return model
+
+
+def reference_model(adapter, cfg: TrainConfig, accelerator):
+    """The frozen KL reference for full fine-tuning with beta > 0 (LoRA's reference is the adapter switched off).
+
+    Under FSDP it is loaded from cfg.model on every process and sharded like the policy (fully_shard per
+    transformer block): an unsharded copy per GPU would cost a whole model each. Elsewhere: a copy of the policy
+    before training (ZeRO-3 included: not sharded there).
+    """
+    from accelerate.utils import DistributedType
+    if cfg.beta == 0 or cfg.lora:
+        return None
+    if accelerator.distributed_type != DistributedType.FSDP:
+        return copy.deepcopy(adapter.model).eval().requires_grad_(False)
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+    from crpo.models import VideoLM
+    # RAM-efficient loading leaves the weights of non-main processes empty (the policy's come by broadcast in
+    # prepare): the reference loads its own full copy on every process, then keeps only its shard.
+    os.environ["FSDP_CPU_RAM_EFFICIENT_LOADING"], saved = "false", os.environ.get("FSDP_CPU_RAM_EFFICIENT_LOADING")
+    try:
+        ref = VideoLM.load(cfg.model, dtype=cfg.dtype, device="cpu").model.eval().requires_grad_(False)
+    finally:
+        os.environ["FSDP_CPU_RAM_EFFICIENT_LOADING"] = saved or "false"
+    mesh = init_device_mesh(accelerator.device.type, (accelerator.num_processes,))
+    blocks = set(ref._no_split_modules or [])
+    for module in ref.modules():
+        if type(module).__name__ in blocks:
+            fully_shard(module, mesh=mesh)
+    return fully_shard(ref, mesh=mesh)
 
 
 def load_plans(items, indices, offsets, cfg, video_root, step, counters, route_cache):
@@ -127,7 +155,7 @@ def train(cfg: TrainConfig) -> Path:
     from accelerate.utils import set_seed
     from crpo.models import VideoLM
 
-    accelerator = make_accelerator()
+    accelerator = make_accelerator(cfg.micro_batches)
     world, rank = accelerator.num_processes, accelerator.process_index
     if cfg.prompts_per_step % world:
         raise DataError(f"prompts_per_step={cfg.prompts_per_step} must be divisible by the {world} processes")
@@ -141,17 +169,19 @@ def train(cfg: TrainConfig) -> Path:
     video_root = cfg.video_root or str(Path(cfg.train_data).parent)
 
     adapter = VideoLM.load(cfg.model, dtype=cfg.dtype, device=accelerator.device)
+    ref_model = reference_model(adapter, cfg, accelerator)
     model = prepare_policy(adapter.model, cfg)
-    ref_model = None
-    if cfg.beta > 0 and not cfg.lora:
-        ref_model = copy.deepcopy(adapter.model).eval().requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate,
+                                  weight_decay=cfg.weight_decay)
     total_updates = cfg.max_steps * cfg.num_iterations
     scheduler = make_scheduler(optimizer, cfg, total_updates)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    # After prepare: FSDP2 replaces every parameter with a sharded DTensor; clipping the pre-prepare list would
+    # clip nothing (and log grad_norm 0).
+    params = [p for p in model.parameters() if p.requires_grad]
     policy = accelerator.unwrap_model(model)
     adapter.model = policy  # generation runs on the unwrapped policy; the loss goes through the wrapper
+    compute = lambda: compute_context(cfg.dtype, accelerator.device)  # noqa: E731 (a fresh context per use)
 
     start = 0
     if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
@@ -162,8 +192,8 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.eval_steps and accelerator.is_main_process:
         from crpo.train_eval import BenchDuringTraining
         bench = BenchDuringTraining(cfg, out, start)
-        if start == 0:
-            bench.run(adapter, 0)  # the starting point of the curve
+    if cfg.eval_steps and start == 0:
+        run_bench(bench, adapter, 0, model, accelerator, compute)  # the starting point of the curve
 
     for step in range(start, cfg.max_steps):
         t0 = time.perf_counter()
@@ -175,10 +205,11 @@ def train(cfg: TrainConfig) -> Path:
         plans, offsets = load_plans(items, [global_idx[o] for o in offsets], offsets, cfg, video_root, step, counters,
                                     route_cache)
 
-        # 2. rollouts: every branch of every item, G completions each, one generate call
+        # 2. rollouts: every branch of every item, G completions each, one generate call (sharded weights
+        # gathered once for the whole call)
         model.eval()
-        with torch.no_grad():
-            ro = generate_rollouts(adapter, plans, cfg, step, offsets)
+        with torch.no_grad(), gathered_for_generation(model, accelerator), compute():
+            ro = generate_rollouts(adapter, plans, cfg, step, offsets, generate_kwargs=generation_kwargs(accelerator))
         t_gen = time.perf_counter() - t0
 
         # 3. reward terms, totals and advantages (the algorithm's `score`)
@@ -187,13 +218,15 @@ def train(cfg: TrainConfig) -> Path:
         adv = scores.advantages.to(accelerator.device)
 
         # 4. old and reference log-probs, one forward each, before any update
-        micro = np.array_split(rows, min(cfg.gradient_accumulation_steps, len(rows)))
-        with torch.no_grad():
+        micro, micro_scale = split_micro_batches(rows, cfg.micro_batches)
+        with torch.no_grad(), compute():
             old = [adapter.logprobs(*_rows(ro, m), model=policy, temperature=cfg.temperature)
                    for m in micro] if cfg.num_iterations > 1 else None
             ref = [_ref_logprobs(adapter, ro, m, policy, ref_model, cfg) for m in micro] if cfg.beta > 0 else None
 
-        # 5. clipped policy loss over micro-batches, normalised over the whole global batch
+        # 5. clipped policy loss over micro-batches, normalised over the whole global batch. accelerate accumulates
+        # (no gradient sync, no optimizer step before the last micro-batch, on every launcher) and divides each
+        # loss by micro_batches, which the weight below undoes: the summed gradient is the global batch's.
         model.train()
         counts = torch.tensor([float(len(rows)), float(ro.completion_mask[rows].sum())], device=accelerator.device)
         global_rows, global_tokens = accelerator.reduce(counts, reduction="sum").tolist()
@@ -201,40 +234,66 @@ def train(cfg: TrainConfig) -> Path:
         for it in range(cfg.num_iterations):
             for k, m in enumerate(micro):
                 inputs, ids, mask = _rows(ro, m)
-                with accelerator.no_sync(model) if k < len(micro) - 1 else nullcontext():
+                with accelerator.accumulate(model), compute():
                     logp = adapter.logprobs(inputs, ids, mask, model=model, temperature=cfg.temperature)
                     loss, stats = policy_loss(
                         logp, old[k] if old else logp.detach(), adv[m], mask.to(logp.dtype), cfg.loss_type,
                         eps_low=cfg.epsilon_low, eps_high=cfg.epsilon_high, ref_logp=ref[k] if ref else None,
                         beta=cfg.beta, max_completion_length=cfg.max_new_tokens,
                         num_items_in_batch=global_tokens / world)
-                    loss = loss * _micro_weight(cfg.loss_type, len(m), global_rows, world, len(micro))
-                    accelerator.backward(loss)
+                    loss = loss * (micro_scale[k] * _micro_weight(cfg.loss_type, len(m), global_rows, world,
+                                                                  int(sum(micro_scale))))
+                    accelerator.backward(loss * cfg.micro_batches)
+                    if accelerator.sync_gradients and cfg.max_grad_norm > 0:  # the last micro-batch
+                        norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                        grad_norm = float(norm) if norm is not None else float("nan")
+                    optimizer.step()  # a no-op until the last micro-batch (accelerate's accumulation)
+                    optimizer.zero_grad(set_to_none=True)
                 loss_sum += loss.item() / cfg.num_iterations
                 for key, v in stats.items():
-                    stats_sum[key] = stats_sum.get(key, 0.0) + float(v) / (len(micro) * cfg.num_iterations)
-            if cfg.max_grad_norm > 0:
-                grad_norm = float(accelerator.clip_grad_norm_(params, cfg.max_grad_norm))
-            optimizer.step()
+                    stats_sum[key] = stats_sum.get(key, 0.0) + micro_scale[k] * float(v) / (
+                        sum(micro_scale) * cfg.num_iterations)
             scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
 
         # 6. metrics (reduced over processes), samples, checkpoints
         logger.log_step(step + 1, plans, ro, scores, loss_sum, stats_sum, grad_norm, scheduler.get_last_lr()[0],
                         time.perf_counter() - t0, t_gen, counters)
         if cfg.eval_steps and ((step + 1) % cfg.eval_steps == 0 or step + 1 == cfg.max_steps):
-            if bench is not None:
-                bench.run(adapter, step + 1)
-            accelerator.wait_for_everyone()
+            run_bench(bench, adapter, step + 1, model, accelerator, compute)
         if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and step + 1 < cfg.max_steps:
-            save_checkpoint(accelerator, out, step + 1, model=model, processor=adapter.processor)
+            save_checkpoint(accelerator, out, step + 1, model=model, processor=adapter.processor,
+                            keep=cfg.save_total_limit)
 
-    save_checkpoint(accelerator, out, cfg.max_steps, model=model, processor=adapter.processor)
+    save_checkpoint(accelerator, out, cfg.max_steps, model=model, processor=adapter.processor,
+                    keep=cfg.save_total_limit)
     final = save_final(accelerator, model, adapter.processor, out)
     logger.close()
     accelerator.print(f"done: {final}")
     accelerator.end_training()
     return final
+
+
+def run_bench(bench, adapter, step, model, accelerator, compute):
+    """Evaluate the bench on the main process. Every process joins the weight gather first (FSDP / ZeRO-3), so
+    the main process's forwards need no collective its peers would have to answer."""
+    with torch.no_grad(), gathered_for_generation(model, accelerator), compute():
+        if bench is not None:
+            bench.run(adapter, step)
+        accelerator.wait_for_everyone()
+
+
+def split_micro_batches(rows: list[int], n: int) -> tuple[list[list[int]], list[float]]:
+    """Exactly `n` micro-batches of `rows` and a loss scale per micro-batch (1, or 0 for padding).
+
+    accelerate counts backward passes to know when to sync and step, so every process runs n of them every
+    step even when it holds fewer rows than n: the missing micro-batches repeat a row with weight 0.
+    """
+    parts = [list(map(int, p)) for p in np.array_split(rows, min(n, len(rows)))]
+    scale = [1.0] * len(parts)
+    while len(parts) < n:
+        parts.append(parts[-1][:1])
+        scale.append(0.0)
+    return parts, scale
 
 
 def _rows(ro, rows):

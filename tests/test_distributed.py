@@ -1,13 +1,17 @@
-"""DDP equivalence: one step on 2 processes (gloo, CPU) ends where one process with the same global batch ends.
+"""Launcher equivalence on CPU: DDP and FSDP2 on 2 processes (gloo), and 4 micro-batches, end where one process
+with the same global batch ends, step by step (learning rate, gradient norm, rewards) and in the final weights.
 
 What makes it hold: rollouts are sampled with per-row seeds from (run, step, item position in the global batch,
 rollout), so the split does not change a single completion; items are sharded whole (both branches on one rank),
 so rewards and advantages are computed from the same groups; micro-batch losses are weighted by their share of the
-global batch (crpo.trainer._micro_weight) so that DDP's gradient mean is the single-process gradient.
+global batch (crpo.trainer._micro_weight) so that the averaged gradient is the single-process gradient; accelerate
+accumulates the micro-batches and steps optimizer and scheduler once per RL step (crpo.distributed.make_accelerator).
 
-Launch: `accelerate launch --config_file configs/accelerate/ddp.yaml --num_processes 2` runs torchrun; on a CPU-only
-machine the trainer asks accelerate for its multi-CPU (gloo) mode. (`accelerate launch --cpu --num_processes 2`
-starts ONE process: the test below would then compare a run with itself, hence the rank check on completions.)
+Every run uses a linear schedule with warm-up (accelerate used to step a prepared scheduler once per process) and
+beta > 0 (a reference model: an unsharded copy on DDP, sharded under FSDP). Launch: `accelerate launch
+--config_file configs/accelerate/{ddp,fsdp}.yaml --num_processes 2`; on a CPU-only machine the trainer asks
+accelerate for its gloo mode (and switches it to FSDP under the FSDP config). `accelerate launch --cpu
+--num_processes 2` starts ONE process: the tests below would then compare a run with itself, hence the rank checks.
 """
 import json
 from pathlib import Path
@@ -19,12 +23,21 @@ from transformers import AutoModelForImageTextToText
 from crpo.data import load_items
 from crpo.trainer import step_items
 
-DDP_CONFIG = Path(__file__).parents[1] / "configs" / "accelerate" / "ddp.yaml"
-LAUNCH = ["launch", "--config_file", DDP_CONFIG, "--num_processes", "2", "-m", "crpo.cli"]
+CONFIGS = Path(__file__).parents[1] / "configs" / "accelerate"
+STEPS = 3
+
+
+def launch(config: str) -> list:
+    return ["launch", "--config_file", CONFIGS / f"{config}.yaml", "--num_processes", "2", "-m", "crpo.cli"]
 
 
 def state(path) -> dict[str, torch.Tensor]:
     return AutoModelForImageTextToText.from_pretrained(path).state_dict()
+
+
+def max_diff(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
 
 
 def jsonl(path) -> list[dict]:
@@ -33,42 +46,88 @@ def jsonl(path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def runs(run_crpo, rl_args, tmp_path_factory):
-    root = tmp_path_factory.mktemp("ddp")
+    root = tmp_path_factory.mktemp("launchers")
     # lr 1e-4: Adam's first step moves every weight with a non-zero gradient by about lr, so a different sample,
     # item or weighting shows as a difference of order 1e-4, while float noise of the 2-way split stays ~1e-7.
-    args = ["train", *rl_args, "max_steps=1", "learning_rate=1e-4", "log_completions_steps=1"]
-    # 2 micro-batches per rank on the DDP side: _micro_weight must make 2 x 2 partial losses sum to one batch loss.
-    run_crpo([*LAUNCH, *args, "gradient_accumulation_steps=2", f"output_dir={root / 'ddp'}"], script="accelerate",
-             timeout=300)
-    run_crpo([*args, f"output_dir={root / 'single'}"])
-    return root / "single", root / "ddp"
+    args = ["train", *rl_args, f"max_steps={STEPS}", "learning_rate=1e-4", "lr_scheduler=linear", "warmup_steps=2",
+            "beta=0.04", "log_completions_steps=1"]
+    lora = ["lora=true", "lora_r=4", "learning_rate=1e-3"]  # LoRA moves slower: a larger lr, still ~1e-3 moves
+    out = {name: root / name for name in ("single", "micro4", "ddp", "fsdp", "single_lora", "fsdp_lora")}
+    run_crpo([*args, f"output_dir={out['single']}"])
+    run_crpo([*args, "micro_batches=4", f"output_dir={out['micro4']}"])
+    # 2 micro-batches per rank on the DDP side: 2 x 2 partial losses must sum to one batch loss.
+    run_crpo([*launch("ddp"), *args, "micro_batches=2", f"output_dir={out['ddp']}"], script="accelerate", timeout=300)
+    run_crpo([*launch("fsdp"), *args, f"output_dir={out['fsdp']}"], script="accelerate", timeout=300)
+    run_crpo([*args, *lora, f"output_dir={out['single_lora']}"])
+    run_crpo([*launch("fsdp"), *args, *lora, f"output_dir={out['fsdp_lora']}"], script="accelerate", timeout=300)
+    return out
 
 
-def test_one_ddp_step_equals_one_single_process_step(runs, warm_model):
-    single, ddp = runs
-    a, b, start = state(single / "final"), state(ddp / "final"), state(warm_model)
-    assert a.keys() == b.keys()
-    diff = max((a[k] - b[k]).abs().max().item() for k in a)
-    moved = max((a[k] - start[k]).abs().max().item() for k in a)
-    print(f"\nDDP vs single process after one step: max |diff| {diff:.2e}; step size {moved:.2e}")
-    assert moved > 5e-5  # the step did something, so equality is not vacuous
+@pytest.mark.parametrize("name,reference", [("micro4", "single"), ("ddp", "single"), ("fsdp", "single"),
+                                            ("fsdp_lora", "single_lora")])
+def test_launcher_equals_one_process(runs, warm_model, name, reference):
+    a, b = state(runs[reference] / "final"), state(runs[name] / "final")
+    diff, moved = max_diff(a, b), max_diff(a, state(warm_model))
+    print(f"\n{name} vs {reference} after {STEPS} steps: max |diff| {diff:.2e}; moved {moved:.2e}")
+    assert moved > 5e-5  # the steps did something, so equality is not vacuous
     assert diff <= 1e-5
-    # Metrics are reduced over both processes: the same global batch gives the same numbers.
-    m1, m2 = jsonl(single / "metrics.jsonl")[0], jsonl(ddp / "metrics.jsonl")[0]
-    for key in ("reward/orig", "reward/cf", "acc/orig", "acc/cf", "crr", "format", "completion_length"):
-        assert m1[key] == pytest.approx(m2[key], abs=1e-9), key
-    assert m1["grad_norm"] == pytest.approx(m2["grad_norm"], rel=1e-4)  # the global gradient, after DDP's mean
+    # Step by step: the same schedule (warm-up then linear decay, once per RL step), the same global gradient
+    # norm (after DDP's mean / FSDP's reduce-scatter; clipped on the sharded parameters) and the same rewards.
+    rows, ref_rows = jsonl(runs[name] / "metrics.jsonl"), jsonl(runs[reference] / "metrics.jsonl")
+    assert [r["step"] for r in rows] == list(range(1, STEPS + 1))
+    assert [r["lr"] for r in rows] == pytest.approx([r["lr"] for r in ref_rows], abs=0)
+    assert ref_rows[0]["lr"] < ref_rows[1]["lr"] and ref_rows[-1]["lr"] == 0  # warm-up, then decay to 0 at the end
+    for r, s in zip(rows, ref_rows):
+        assert r["grad_norm"] == pytest.approx(s["grad_norm"], rel=1e-4) and r["grad_norm"] > 0
+        for key in ("reward/orig", "reward/cf", "acc/orig", "crr", "completion_length"):
+            assert r[key] == pytest.approx(s[key], abs=1e-9), key
+
+
+def test_one_optimizer_step_per_rl_step(runs):
+    """AdamW's own step counter and the scheduler's: exactly STEPS after STEPS RL steps, micro-batches or not."""
+    for name in ("single", "micro4", "ddp"):
+        optimizer = torch.load(runs[name] / f"checkpoint-{STEPS}" / "optimizer.bin", weights_only=False)
+        assert {int(s["step"]) for s in optimizer["state"].values()} == {STEPS}, name
+        scheduler = torch.load(runs[name] / f"checkpoint-{STEPS}" / "scheduler.bin", weights_only=False)
+        assert scheduler["last_epoch"] == STEPS, name
+
+
+def test_fsdp_final_equals_its_gathered_sharded_checkpoint(runs, tmp_path):
+    """final/ under FSDP2 is the whole model: the same as the sharded checkpoint, consolidated offline."""
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+    sharded = runs["fsdp"] / f"checkpoint-{STEPS}" / "pytorch_model_fsdp_0"
+    assert sharded.is_dir(), "FSDP saved no sharded model state (did the run really use FSDP?)"
+    dcp_to_torch_save(sharded, tmp_path / "full.pt")
+    gathered = torch.load(tmp_path / "full.pt", weights_only=False)
+    gathered = gathered.get("model", gathered)
+    final = state(runs["fsdp"] / "final")
+    assert max_diff(final, {k: gathered[k] for k in final}) == 0
 
 
 def test_both_branches_of_an_item_stay_on_one_rank(runs, world):
-    single, ddp = runs
     items = load_items(world / "train.jsonl")
     batch = [items[i].id for i in step_items(len(items), 4, 0, seed=0)]
-    # completions.jsonl is written by rank 0: the first completion of each of its first branches. Rank 0 holds
-    # items 0 and 2 of the global batch (one process would log items 0 and 1), so this also proves 2 ranks ran.
-    rank0 = [(r["id"], r["branch"]) for r in jsonl(ddp / "completions.jsonl")]
-    assert rank0 == [(batch[0], "orig"), (batch[0], "cf"), (batch[2], "orig"), (batch[2], "cf")]
-    # ... and they are the completions one process drew for the same item: sampling ignores the split.
-    one = {(r["id"], r["branch"]): r["text"] for r in jsonl(single / "completions.jsonl")}
-    two = {(r["id"], r["branch"]): r["text"] for r in jsonl(ddp / "completions.jsonl")}
-    assert one[(batch[0], "orig")] == two[(batch[0], "orig")] and one[(batch[0], "cf")] == two[(batch[0], "cf")]
+    for name in ("ddp", "fsdp"):
+        # completions.jsonl is written by rank 0: the first completion of each of its first branches. Rank 0 holds
+        # items 0 and 2 of the global batch (one process would log items 0 and 1), so this also proves 2 ranks ran.
+        rank0 = [(r["id"], r["branch"]) for r in jsonl(runs[name] / "completions.jsonl") if r["step"] == 1]
+        assert rank0 == [(batch[0], "orig"), (batch[0], "cf"), (batch[2], "orig"), (batch[2], "cf")], name
+        # ... and they are the completions one process drew for the same item: sampling ignores the split.
+        one = {(r["id"], r["branch"], r["step"]): r["text"] for r in jsonl(runs["single"] / "completions.jsonl")}
+        two = {(r["id"], r["branch"], r["step"]): r["text"] for r in jsonl(runs[name] / "completions.jsonl")}
+        common = one.keys() & two.keys()  # one process logs items 0 and 1 of each step, rank 0 items 0 and 2
+        assert len(common) >= 2 * STEPS and all(one[key] == two[key] for key in common), name
+
+
+def test_a_failing_rank_stops_every_rank_with_its_message(run_crpo, rl_args, world, tmp_path):
+    """Rank 1 gets only unreadable videos: the run must end (not wait in a collective) and say why."""
+    rows = [json.loads(line) for line in (world / "train.jsonl").read_text().splitlines()]
+    batch = step_items(len(rows), 4, 0, seed=0)
+    for position in (1, 3):  # rank 1's share of step 1 on 2 processes
+        rows[batch[position]]["video"] = "missing.mp4"
+    bad = world / "train_rank1_unreadable.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = run_crpo([*launch("ddp"), "train", *rl_args, f"train_data={bad}", "max_steps=2",
+                     f"output_dir={tmp_path / 'out'}"], script="accelerate", timeout=120, check=False)
+    assert proc.returncode != 0
+    assert f"error (rank 1 of 2): {bad}: step 1: no usable item in the batch" in proc.stderr
