@@ -89,10 +89,15 @@ def _bench_build(a):
 
 
 def _eval(a):
-    from crpo.bench.evaluate import evaluate
-    evaluate(model=a.model, bench=a.bench, fmt=a.format, video_root=a.video_root, out=a.out,
-             batch_size=a.batch_size, num_frames=a.num_frames, max_new_tokens=a.max_new_tokens, limit=a.limit,
-             null_option=a.null_option)
+    from crpo.bench.evaluate import RUN_KEYS, evaluate, run_defaults
+    defaults, source = run_defaults(a.model)
+    settings = {k: getattr(a, k) if getattr(a, k) is not None else defaults[k] for k in RUN_KEYS}
+    if source is not None:
+        print(f"settings from {source} (command line wins): " + ", ".join(f"{k}={v}" for k, v in settings.items()),
+              file=sys.stderr)
+    from crpo.distributed import run_failing_fast  # several processes: one failing stops all
+    run_failing_fast(evaluate, model=a.model, bench=a.bench, fmt=a.format, video_root=a.video_root, out=a.out,
+                     batch_size=a.batch_size, limit=a.limit, null_option=a.null_option, device=a.device, **settings)
 
 
 def _score(a):
@@ -208,15 +213,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the lmms-eval task name (default: crpo_ + the --out folder's name)")
     s.set_defaults(func=_bench_build)
 
-    s = sub.add_parser("eval", help="batched greedy evaluation of a model on a benchmark (resumable)")
+    s = sub.add_parser("eval", help="batched greedy evaluation of a model on a benchmark (resumable; several "
+                                    "processes under accelerate launch)",
+                       description="Frames, pixels, answer format, max new tokens and dtype default to the training "
+                       "run's (RUN/config.json beside RUN/final); `accelerate launch --num_processes N -m crpo.cli "
+                       "eval ...` shards the items by pair over N processes and merges their predictions.")
     s.add_argument("--model", required=True, help="local model directory")
     s.add_argument("--bench", required=True, help="benchmark JSONL")
     s.add_argument("--format", default="dybench", choices=["dybench", "timeblind", "tempcompass", "vinoground", "mvbench"])
     s.add_argument("--video-root", required=True)
     s.add_argument("--out", required=True, help="output directory (predictions.jsonl, metrics.json)")
     s.add_argument("--batch-size", type=int, default=8)
-    s.add_argument("--num-frames", type=int, default=8)
-    s.add_argument("--max-new-tokens", type=int, default=64)
+    s.add_argument("--num-frames", type=int, default=None, help="frames per clip (default: the run's, else 8)")
+    s.add_argument("--max-pixels", type=int, default=None, help="per-frame pixel budget (default: the run's, else "
+                                                                 "0 = source size)")
+    s.add_argument("--max-new-tokens", type=int, default=None, help="default: the run's, else 64")
+    s.add_argument("--answer-format", choices=["answer", "think"], default=None,
+                   help="dybench prompt template (default: the run's, else answer)")
+    s.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="default: the run's, else float32")
+    s.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1 (default: the process's accelerator "
+                                                  "under accelerate launch, else cuda if available, else cpu)")
     s.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
     s.add_argument("--null-option", action="store_true",
                    help="append 'None of the above' to multiple-choice items, as crpo training shows them (default: "

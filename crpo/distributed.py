@@ -33,6 +33,11 @@ def make_accelerator(micro_batches: int = 1):
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
     on_cpu = not torch.accelerator.is_available()
+    if on_cpu and os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        # accelerate's CPU mode would silently train plain DDP under a ZeRO-3 launch config
+        from crpo.config import ConfigError
+        raise ConfigError("DeepSpeed was requested (accelerate launch config) but this machine has no GPU: "
+                           "accelerate has no DeepSpeed mode on CPU; use configs/accelerate/ddp.yaml or fsdp.yaml")
     accelerator = Accelerator(cpu=on_cpu, gradient_accumulation_steps=micro_batches,
                               step_scheduler_with_optimizer=False)
     if on_cpu and accelerator.num_processes > 1 and os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":

@@ -215,3 +215,44 @@ def test_limit_scores_only_the_evaluated_items(tmp_path, tiny_model, world, buil
     # ... after which a limited run into the same directory cannot score its subset: a clear error, not wrong metrics
     with pytest.raises(DataError, match="beyond --limit 7"):
         evaluate(tiny_model, built_bench, "dybench", world, out, limit=limit)
+
+
+def test_two_process_eval_shards_by_pair_merges_and_resumes(tmp_path, run_crpo, tiny_model, world, reference):
+    """`accelerate launch --num_processes 2 -m crpo.cli eval`: both ranks evaluate (their own rank files), whole
+    pairs stay on one rank, the merge equals a one-process evaluation; a rerun after a partial run resumes."""
+    from crpo.bench.evaluate import shard_by_pair
+    items = load_items(world / "bench.jsonl")
+    shards = [shard_by_pair(items, r, 2) for r in (0, 1)]
+    assert sorted(it.id for s in shards for it in s) == sorted(it.id for it in items) and all(shards)
+    for pair in {it.pair_id for it in items if it.pair_id}:
+        assert len({r for r, s in enumerate(shards) for it in s if it.pair_id == pair}) == 1
+
+    out = tmp_path / "E2"
+    out.mkdir()
+    # A partial earlier run: the first two reference rows, as a rank file of a killed 2-process run.
+    (out / "predictions.rank1.jsonl").write_text("".join(
+        json.dumps(r) + "\n" for r in rows_of(reference / "predictions.jsonl")[:2]))
+    ddp = Path(__file__).parents[1] / "configs" / "accelerate" / "ddp.yaml"
+    proc = run_crpo(["launch", "--config_file", ddp, "--num_processes", "2", "-m", "crpo.cli",
+                     *eval_args(tiny_model, world / "bench.jsonl", world, out, "--batch-size", 2)],
+                    script="accelerate", timeout=300)
+    rows = rows_of(out / "predictions.jsonl")
+    assert sorted(r["id"] for r in rows) == sorted(it.id for it in items)  # each id once
+    assert {r["id"]: r for r in rows} == {r["id"]: r for r in rows_of(reference / "predictions.jsonl")}
+    assert not list(out.glob("predictions.rank*.jsonl"))  # merged away
+    assert json.loads((out / "metrics.json").read_text()) == json.loads((reference / "metrics.json").read_text())
+    assert proc.returncode == 0
+
+
+def test_eval_defaults_come_from_the_training_run(tmp_path, tiny_model):
+    from crpo.bench.evaluate import RUN_KEYS, run_defaults
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model, run / "final")
+    assert run_defaults(run / "final") == (RUN_KEYS, None)  # no run config: the evaluator's own defaults
+    (run / "config.json").write_text(json.dumps({"algorithm": "crpo", "num_frames": 16, "max_pixels": 200704,
+                                                 "answer_format": "think", "max_new_tokens": 768,
+                                                 "dtype": "bfloat16", "learning_rate": 1e-6}))
+    values, source = run_defaults(run / "final")
+    assert source == run / "config.json"
+    assert values == {"num_frames": 16, "max_pixels": 200704, "answer_format": "think", "max_new_tokens": 768,
+                      "dtype": "bfloat16"}

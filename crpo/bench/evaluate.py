@@ -6,6 +6,14 @@ Predictions are appended to OUT/predictions.jsonl as each batch finishes (id, ra
 flushed to disk, so a killed run loses at most the batch in flight; re-running the same command skips the ids
 already there and never writes one twice. OUT/metrics.json is written at the end by the benchmark's scorer.
 
+Under `accelerate launch --num_processes N -m crpo.cli eval ...` (or torchrun) each process evaluates a share of the
+items, whole pairs kept together, into OUT/predictions.rank{K}.jsonl; the main process then merges every rank file
+into predictions.jsonl and scores. Resume reads all of them, so a rerun with another process count skips what any
+earlier run finished.
+
+`crpo eval` takes frames, pixels, answer format, max_new_tokens and dtype from the training run's saved config
+(RUN/config.json beside RUN/final or RUN/checkpoint-N) unless given on the command line (`run_defaults`).
+
 With --limit N only the first N items are evaluated and scored: they are written to OUT/bench_subset.jsonl (the file
 metrics.json is computed from, so `crpo score --data OUT/bench_subset.jsonl` reproduces it). An item whose twin lies
 beyond the limit keeps its place in the item metrics but loses its pair_id, so P-Acc counts whole pairs only.
@@ -74,6 +82,29 @@ def read_done(path: Path) -> dict[str, dict]:
     return done
 
 
+def merge_predictions(out: Path) -> None:
+    """Append every rank file's rows missing from predictions.jsonl to it, then delete the rank files."""
+    pred_path = out / "predictions.jsonl"
+    done = read_done(pred_path)
+    with open(pred_path, "a", encoding="utf-8") as f:
+        for path in sorted(out.glob("predictions.rank*.jsonl")):
+            for key, row in read_done(path).items():
+                if key not in done:
+                    done[key] = row
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    for path in out.glob("predictions.rank*.jsonl"):
+        path.unlink()
+
+
+def _process_state():
+    """accelerate's process state: rank, count, device and a barrier (gloo when there is no accelerator)."""
+    import torch
+    from accelerate import PartialState
+    return PartialState(cpu=not torch.accelerator.is_available())
+
+
 def scoring_subset(items: list[Item]) -> list[Item]:
     """`items` as they are scored when evaluated alone: an item whose pair_id no other item shares loses it."""
     shared = Counter(it.pair_id for it in items if it.pair_id is not None)
@@ -92,43 +123,81 @@ def predict(adapter, items: list[Item], clips: list, fmt: str, max_new_tokens: i
             for it, text in zip(items, texts)]
 
 
-def load_item_clip(item: Item, video_root, num_frames: int):
+# What `crpo eval` reads from a training run's config.json, and its defaults when there is none.
+RUN_KEYS = {"num_frames": 8, "max_pixels": 0, "answer_format": "answer", "max_new_tokens": 64, "dtype": "float32"}
+
+
+def run_defaults(model_dir) -> tuple[dict, Path | None]:
+    """Evaluation settings of the run that trained `model_dir` (OUTPUT_DIR/final or OUTPUT_DIR/checkpoint-N: the
+    run's config.json is in OUTPUT_DIR), else RUN_KEYS' defaults; returns them and the config file used."""
+    path = Path(model_dir).parent / "config.json"
+    values = dict(RUN_KEYS)
+    if not path.is_file():
+        return values, None
+    try:
+        saved = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not a training run config ({e})") from None
+    if not isinstance(saved, dict) or "algorithm" not in saved:  # a model's own config.json, not a run's
+        return values, None
+    values.update({k: saved[k] for k in RUN_KEYS if k in saved})
+    return values, path
+
+
+def shard_by_pair(items: list[Item], rank: int, world: int) -> list[Item]:
+    """This process's items: pairs (items sharing a pair_id) stay on one process, groups dealt round-robin."""
+    groups: dict = {}
+    for it in items:
+        groups.setdefault(it.pair_id if it.pair_id is not None else ("item", it.id), []).append(it)
+    return [it for k, group in enumerate(groups.values()) if k % world == rank for it in group]
+
+
+def load_item_clip(item: Item, video_root, num_frames: int, max_pixels: int | None = None):
     """The clip the model sees for `item`: its video (or segment), with the item's transform applied."""
     from crpo.counterfactual import counterfactual
     from crpo.video import load_clip
 
-    clip = load_clip(Path(video_root) / item.video, num_frames=num_frames, start=item.start, end=item.end)
+    clip = load_clip(Path(video_root) / item.video, num_frames=num_frames, start=item.start, end=item.end,
+                     max_pixels=max_pixels or None)
     return counterfactual(clip, item.transform) if item.transform else clip
 
 
 def evaluate(model, bench, fmt, video_root, out, batch_size=8, num_frames=8, max_new_tokens=64, limit=None,
-             answer_format="answer", null_option=False) -> dict:
+             answer_format="answer", null_option=False, max_pixels=0, dtype="float32", device=None) -> dict:
     """Greedy predictions of `model` on the first `limit` items of `bench` (all when None) into OUT, resuming what
-    OUT/predictions.jsonl already holds, then OUT/metrics.json; returns the metrics (see the module docstring).
+    OUT's prediction files already hold, then OUT/metrics.json; returns the metrics (see the module docstring).
     `null_option` shows multiple-choice items with "None of the above" appended, as crpo trains them (off by
-    default: a benchmark is scored with its own options; the null option is always a wrong answer there)."""
+    default: a benchmark is scored with its own options; the null option is always a wrong answer there).
+    `device`: default the process's accelerator (cuda:LOCAL_RANK under a multi-process launch), else the CPU."""
     from tqdm.auto import tqdm
 
     from crpo.bench.score import score_file
     from crpo.models import VideoLM
 
+    state = _process_state()
+    rank, world = state.process_index, state.num_processes
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     all_items = load_items(bench)
     items = all_items[:limit]
     pred_path = out / "predictions.jsonl"
-    done = read_done(pred_path)
+    done = {}
+    for path in [pred_path, *sorted(out.glob("predictions.rank*.jsonl"))]:
+        done.update({k: v for k, v in read_done(path).items() if k not in done})
     todo = [it for it in items if it.id not in done]
     if len(items) < len(all_items) and len(done) > len(items) - len(todo):
         raise DataError(f"{pred_path}: holds predictions beyond --limit {limit} (an earlier, longer run): evaluate "
                         "into another --out, or score the whole file with `crpo score`")
-    if todo:
-        adapter = VideoLM.load(model)
-        with open(pred_path, "a", encoding="utf-8") as f, tqdm(total=len(items), initial=len(items) - len(todo),
-                                                              desc=f"eval {fmt}", unit="item") as bar:
-            for start in range(0, len(todo), batch_size):
-                batch = todo[start:start + batch_size]
-                clips = [load_item_clip(it, video_root, num_frames) for it in batch]
+    mine = shard_by_pair(todo, rank, world)
+    own_path = pred_path if world == 1 else out / f"predictions.rank{rank}.jsonl"
+    if mine:
+        adapter = VideoLM.load(model, dtype=dtype, device=device or state.device)
+        with open(own_path, "a", encoding="utf-8") as f, tqdm(total=len(items), initial=len(items) - len(todo),
+                                                             desc=f"eval {fmt}", unit="item",
+                                                             disable=rank != 0) as bar:
+            for start in range(0, len(mine), batch_size):
+                batch = mine[start:start + batch_size]
+                clips = [load_item_clip(it, video_root, num_frames, max_pixels) for it in batch]
                 if null_option:
                     from crpo.methods.common import with_null_option
                     batch = [with_null_option(it) for it in batch]
@@ -136,7 +205,12 @@ def evaluate(model, bench, fmt, video_root, out, batch_size=8, num_frames=8, max
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
-                bar.update(len(batch))
+                bar.update(len(batch) * world)  # the other processes advance at about the same pace
+    state.wait_for_everyone()
+    if rank != 0:
+        return {}
+    if world > 1 or any(out.glob("predictions.rank*.jsonl")):
+        merge_predictions(out)
     scored = bench
     if len(items) < len(all_items):  # --limit cut the bench: score the evaluated items only (see module docstring)
         scored = out / "bench_subset.jsonl"
