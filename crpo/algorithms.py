@@ -84,6 +84,8 @@ def policy_loss(
     beta: float = 0.0,
     max_completion_length: int | None = None,
     num_items_in_batch: float | torch.Tensor | None = None,
+    sampler_logp: torch.Tensor | None = None,
+    is_cap: float = 3.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Token-level clipped surrogate with an optional k3 KL penalty, aggregated per `loss_type`.
 
@@ -98,6 +100,10 @@ def policy_loss(
         dapo:    S / num_items_in_batch, the unmasked token count the loss is averaged over (e.g. the whole
                  generation batch on all ranks, divided by the number of ranks because DDP averages gradients);
                  without it, equals bnpo.
+    sampler_logp: [B, T] log-probs of the sampled tokens under the engine that sampled them (rollout_engine=vllm
+        with vllm_importance_sampling_correction): truncated importance sampling, TRL's correction of the
+        engine-vs-trainer mismatch. The clipped term of each token is weighted by w = min(exp(old_logp -
+        sampler_logp), is_cap), a constant (no gradient), before the KL term is added.
     Returns (loss, stats). stats (floats, token means over unmasked tokens): clip_low (r < 1 - eps_low with A < 0),
     clip_high (r > 1 + eps_high with A > 0), clip_region (either: the tokens whose gradient the clip removes),
     ratio_mean, ratio_max, and kl (k3) when ref_logp is given.
@@ -117,6 +123,10 @@ def policy_loss(
     ratio = torch.exp(logp - old_logp)
     clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high)
     per_token = -torch.min(ratio * adv, clipped * adv)
+    is_weight = None
+    if sampler_logp is not None:
+        is_weight = torch.exp(old_logp.detach() - sampler_logp.to(logp.dtype)).clamp(max=is_cap)
+        per_token = per_token * is_weight
     if ref_logp is not None:
         delta = ref_logp - logp
         kl = torch.exp(delta) - delta - 1
@@ -149,4 +159,7 @@ def policy_loss(
         }
         if ref_logp is not None:
             stats["kl"] = token_mean(kl)
+        if is_weight is not None:
+            stats["is_weight_mean"] = token_mean(is_weight)
+            stats["is_truncated"] = token_mean(is_weight >= is_cap)
     return loss, stats

@@ -40,6 +40,7 @@ MINIMUM = {"max_steps": 1, "num_frames": 1, "learning_rate": 0.0, "warmup_steps"
            "max_new_tokens": 1, "temperature": 0.0, "num_iterations": 1, "beta": 0.0, "micro_batches": 1,
            "batch_size": 1, "eval_steps": 0, "eval_batch_size": 1, "max_pixels": 0, "max_prompt_length": 0,
            "generation_batch_size": 0}
+MINIMUM.update(vllm_kv_cache_gb=0.0, vllm_max_model_len=0, vllm_importance_sampling_cap=1.0)  # the vLLM engine's keys
 # Keys that were renamed: the old name is an error that names the new one (a silent default would train wrongly).
 RENAMED = {"gradient_accumulation_steps": "micro_batches (the rollouts of one RL step split into N micro-batches; "
                                           "the optimizer steps once per RL step)"}
@@ -114,6 +115,28 @@ class TrainConfig(RunConfig):
     max_new_tokens: int = _help("completion length limit", 32)
     temperature: float = _help("sampling temperature of rollouts", 1.0)
     top_p: float = _help("nucleus sampling of rollouts", 1.0)
+    generation_batch_size: int = _help("rows (completions) per generate call, so a step's rows need not all "
+                                       "prefill at once; 0 = all of a process's rows in one call. The rollouts "
+                                       "are the same whatever the value (per-rollout seeds)", 0)
+
+    # --- vLLM rollout engine (crpo/vllm_engine.py, docs/vllm.md; runs in the .venv-vllm environment)
+    rollout_engine: str = _help("who samples the rollouts: hf (transformers generate) | vllm (a vLLM engine in the "
+                                "training process, one process only; the policy's weights are loaded into it "
+                                "before every step's rollouts)", "hf", choices=("hf", "vllm"))
+    vllm_gpu_memory_utilization: float = _help("vLLM's memory share, in (0, 1]: on a GPU the fraction of its "
+                                               "memory the engine (weights + KV cache) may use; on CPU the "
+                                               "fraction of RAM the whole process (trainer included) may reach "
+                                               "before the KV cache is sized; vllm_kv_cache_gb overrides it", 0.3)
+    vllm_kv_cache_gb: float = _help("vLLM KV cache size in GiB; 0 = sized from vllm_gpu_memory_utilization", 0.0)
+    vllm_max_model_len: int = _help("longest prompt + completion vLLM accepts, in tokens; 0 = the model's own "
+                                    "limit (the KV cache must hold one such sequence)", 0)
+    vllm_enforce_eager: bool = _help("run vLLM eagerly: no CUDA graphs / torch.compile (slower decoding on a GPU, "
+                                     "no compile at start-up; on CPU the compile takes minutes)", True)
+    vllm_importance_sampling_correction: bool = _help("truncated importance sampling against the engine-vs-trainer "
+                                                      "logit mismatch (TRL's): each token's loss is weighted by "
+                                                      "min(exp(logp_trainer_old - logp_vllm), "
+                                                      "vllm_importance_sampling_cap)", False)
+    vllm_importance_sampling_cap: float = _help("upper bound of that per-token weight (>= 1)", 3.0)
 
     # --- rewards
     accuracy_weight: float = _help("weight of the accuracy reward (original branch; both branches for grpo_cf_aug "

@@ -35,6 +35,7 @@ from crpo.train_log import MetricsLogger
 from crpo.methods import METHODS
 from crpo.methods.common import null_option_on, show_null_option
 from crpo.rollout import generate_rollouts
+from crpo.vllm_engine import make_rollout_engine
 from crpo.sampling import rollout_seed
 from crpo.scoring import score_rollouts
 
@@ -181,6 +182,7 @@ def train(cfg: TrainConfig) -> Path:
     params = [p for p in model.parameters() if p.requires_grad]
     policy = accelerator.unwrap_model(model)
     adapter.model = policy  # generation runs on the unwrapped policy; the loss goes through the wrapper
+    engine = make_rollout_engine(adapter, cfg)  # rollout_engine=vllm: syncs the policy's weights before each step
     compute = lambda: compute_context(cfg.dtype, accelerator.device)  # noqa: E731 (a fresh context per use)
 
     start = 0
@@ -209,7 +211,8 @@ def train(cfg: TrainConfig) -> Path:
         # gathered once for the whole call)
         model.eval()
         with torch.no_grad(), gathered_for_generation(model, accelerator), compute():
-            ro = generate_rollouts(adapter, plans, cfg, step, offsets, generate_kwargs=generation_kwargs(accelerator))
+            ro = generate_rollouts(adapter, plans, cfg, step, offsets, generate_kwargs=generation_kwargs(accelerator),
+                                   engine=engine)
         t_gen = time.perf_counter() - t0
 
         # 3. reward terms, totals and advantages (the algorithm's `score`)
@@ -220,7 +223,10 @@ def train(cfg: TrainConfig) -> Path:
         # 4. old and reference log-probs, one forward each, before any update
         micro, micro_scale = split_micro_batches(rows, cfg.micro_batches)
         with torch.no_grad(), compute():
-            old = [adapter.logprobs(*_rows(ro, m), model=policy, temperature=cfg.temperature)
+            # The rollouts' vision features are the policy's before any update: valid for the old log-probs always,
+            # for the reference and the loss while the vision tower is frozen (ro.frozen_features()).
+            old = [adapter.logprobs(*_rows(ro, m), model=policy, temperature=cfg.temperature,
+                                    video_features=ro.video_features)
                    for m in micro] if cfg.num_iterations > 1 else None
             ref = [_ref_logprobs(adapter, ro, m, policy, ref_model, cfg) for m in micro] if cfg.beta > 0 else None
 
@@ -235,12 +241,14 @@ def train(cfg: TrainConfig) -> Path:
             for k, m in enumerate(micro):
                 inputs, ids, mask = _rows(ro, m)
                 with accelerator.accumulate(model), compute():
-                    logp = adapter.logprobs(inputs, ids, mask, model=model, temperature=cfg.temperature)
+                    logp = adapter.logprobs(inputs, ids, mask, model=model, temperature=cfg.temperature,
+                                            video_features=ro.frozen_features())
                     loss, stats = policy_loss(
                         logp, old[k] if old else logp.detach(), adv[m], mask.to(logp.dtype), cfg.loss_type,
                         eps_low=cfg.epsilon_low, eps_high=cfg.epsilon_high, ref_logp=ref[k] if ref else None,
                         beta=cfg.beta, max_completion_length=cfg.max_new_tokens,
-                        num_items_in_batch=global_tokens / world)
+                        num_items_in_batch=global_tokens / world, is_cap=cfg.vllm_importance_sampling_cap,
+                        sampler_logp=ro.sampler_logprobs[m] if ro.sampler_logprobs is not None else None)
                     loss = loss * (micro_scale[k] * _micro_weight(cfg.loss_type, len(m), global_rows, world,
                                                                   int(sum(micro_scale))))
                     accelerator.backward(loss * cfg.micro_batches)
@@ -305,8 +313,10 @@ def _rows(ro, rows):
 def _ref_logprobs(adapter, ro, rows, policy, ref_model, cfg):
     if cfg.lora:  # the reference policy is the base model: the adapter switched off
         with policy.disable_adapter():
-            return adapter.logprobs(*_rows(ro, rows), model=policy, temperature=cfg.temperature)
-    return adapter.logprobs(*_rows(ro, rows), model=ref_model, temperature=cfg.temperature)
+            return adapter.logprobs(*_rows(ro, rows), model=policy, temperature=cfg.temperature,
+                                    video_features=ro.frozen_features())
+    return adapter.logprobs(*_rows(ro, rows), model=ref_model, temperature=cfg.temperature,
+                            video_features=ro.frozen_features())
 
 
 def _micro_weight(loss_type, rows: int, global_rows: float, world: int, n_micro: int) -> float:

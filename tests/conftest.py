@@ -18,11 +18,25 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported anywhere: 
 # and 2-13 s with two on 2 busy cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+
+
+def has_vllm() -> bool:
+    """Whether the real vLLM package is installed. (The folder is tests/vllm_env, not tests/vllm: pytest puts tests/
+    on sys.path, where a folder named vllm shadows the package, and transformers / TRL then misread its version.)"""
+    spec = importlib.util.find_spec("vllm")
+    return spec is not None and spec.origin is not None
+
+
+# tests/vllm_env runs in the vLLM environment (`make test`: .venv-vllm/bin/python -m pytest tests/vllm_env,
+# docs/vllm.md); the main environment has no vLLM, so it does not collect that folder at all.
+collect_ignore = [] if has_vllm() else ["vllm_env"]
 
 BIN = Path(sys.executable).parent
 # 4 of the world's 8 frames (2 temporal patches): halves every step and keeps the tests under their budget.

@@ -6,6 +6,10 @@
     ids, mask, texts = lm.generate(inputs, max_new_tokens=64, temperature=1.0)
     logp = lm.logprobs(inputs, ids, mask)               # [B, T], differentiable, 0 where mask is 0
 
+    shared = share_videos(lm.encode(...), rows)         # rollouts: each video stored once, video_index per row
+    feats = lm.video_features(shared)                   # each video through the vision tower once, no gradient
+    lm.generate(shared, ..., video_features=feats); lm.logprobs(shared, ids, mask, video_features=feats)
+
 Layout: prompts are LEFT-padded `[B, P]`, completions RIGHT-padded `[B, T]`, so `concat(prompt, completion)` is
 the sequence that generation produced, token for token, and one forward scores it. Vision tokens are never
 truncated: a prompt over the limit is an error naming the item.
@@ -19,14 +23,22 @@ Family details handled here:
   blocks in a second, stray pair; we collapse the wrapper first to get the layout Qwen3-VL was trained on.
 - Qwen2.5-VL: `second_per_grid_ts` is the time spanned by one temporal patch, from the clip's frame indices.
 - `mm_token_type_ids` (video tokens = 2) go to generate and forward: M-RoPE positions are computed from them.
+- Vision once per clip (shared-video inputs, crpo.batching): the models' forward takes precomputed vision-encoder
+  outputs (`mm_encoder_outputs`, transformers 5: pooled features and Qwen3-VL's deepstack features) and still
+  computes M-RoPE positions from one `video_grid_thw` row per prompt row, so features encoded once per video are
+  handed to every row that shows it. Without precomputed features a forward pre-hook encodes each video once
+  inside the forward (under FSDP the weights are gathered there), with gradient if the vision tower trains.
 - Decoding ignores the checkpoint's sampling defaults (hub Qwen configs ship top_k / repetition_penalty, which
   would make the sampled policy differ from the one `logprobs` scores): only its eos ids are used.
 """
 from __future__ import annotations
 
+import inspect
+from contextlib import contextmanager, nullcontext
+
 import torch
 
-from crpo.batching import take_rows
+from crpo.batching import expand_videos, select_videos, take_rows, videos_used
 
 FAMILIES = ("qwen3_vl", "qwen2_5_vl")
 # generate() fills every field we leave unset from the checkpoint's generation_config (hub Qwen configs set top_k,
@@ -77,6 +89,9 @@ class VideoLM:
         self.stop_ids = sorted(set(eos) | {self.tokenizer.convert_tokens_to_ids(END_OF_TURN)})
         known = [self.tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS if t in self.tokenizer.get_vocab()]
         self.vision_ids = sorted(set(known))
+        # transformers releases whose forward takes no precomputed vision outputs: shared videos are expanded to
+        # one copy per row (every pass encodes every row, as before shared videos).
+        self.reuses_vision = "mm_encoder_outputs" in inspect.signature(model.model.forward).parameters
 
     @classmethod
     def load(cls, path, dtype="float32", device="cpu", attn_implementation="sdpa") -> "VideoLM":
@@ -130,12 +145,14 @@ class VideoLM:
 
     @torch.no_grad()
     def generate(self, inputs: dict, max_new_tokens: int, do_sample: bool = True, temperature: float = 1.0,
-                 top_p: float = 1.0, **generate_kwargs) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+                 top_p: float = 1.0, video_features=None,
+                 **generate_kwargs) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         """Sample (or greedily decode) completions.
 
         Returns completion_ids [B, T] right-padded with the pad id, completion_mask [B, T] (1 up to and including
         the first end-of-turn / EOS token) and the decoded texts (special tokens skipped). Extra keyword
-        arguments (e.g. logits_processor) go to `model.generate`.
+        arguments (e.g. logits_processor) go to `model.generate`. `video_features`: `video_features(inputs)` of
+        shared-video inputs, computed once and reused (computed here when not given).
         """
         from transformers import GenerationConfig
 
@@ -143,7 +160,11 @@ class VideoLM:
         config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=do_sample, eos_token_id=self.stop_ids,
                                   pad_token_id=self.pad_id, bos_token_id=None, suppress_tokens=self.vision_ids or None,
                                   **NEUTRAL_DECODING, **sampling)
-        sequences = self.model.generate(**inputs, generation_config=config, **generate_kwargs)
+        if "video_index" in inputs and video_features is None:  # generate encodes outside forward: no hook there
+            video_features = self.video_features(inputs)
+        kwargs, encode = self.model_inputs(inputs, self.model, video_features)
+        with encode:
+            sequences = self.model.generate(**kwargs, generation_config=config, **generate_kwargs)
         ids = sequences[:, inputs["input_ids"].shape[1]:]
         mask = stop_mask(ids, self.stop_ids)
         ids = ids.masked_fill(mask == 0, self.pad_id)
@@ -162,24 +183,68 @@ class VideoLM:
         return joined
 
     def logprobs(self, inputs: dict, completion_ids: torch.Tensor, completion_mask: torch.Tensor,
-                 model=None, temperature: float = 1.0) -> torch.Tensor:
+                 model=None, temperature: float = 1.0, video_features=None) -> torch.Tensor:
         """Per-token log-probabilities [B, T] of the completion under `model`, 0 where the mask is 0.
 
         `model` defaults to self.model; pass the DDP/peft-wrapped policy for the loss, or a reference model. One
         forward over prompt + completion with the prompt's video; logits only at the completion positions.
         `temperature`: the one rollouts were sampled at, so ratios and KL describe the policy that was sampled.
+        `video_features` (shared-video inputs): the vision outputs of `model`'s own vision tower, reused instead of
+        encoding (no gradient reaches the vision tower through them); None encodes each video once in the forward.
         """
         model = self.model if model is None else model
         t = completion_ids.shape[1]
         # Prompts are left-padded, so every row's completion starts at column P: logits_to_keep=t+1 keeps columns
         # P-1 .. P+T-1 of all rows, column j predicts token j+1, and the last one is dropped.
-        logits = model(**self.join(inputs, completion_ids, completion_mask), logits_to_keep=t + 1,
-                       use_cache=False).logits[:, :-1]
+        kwargs, encode = self.model_inputs(self.join(inputs, completion_ids, completion_mask), model, video_features)
+        with encode:
+            logits = model(**kwargs, logits_to_keep=t + 1, use_cache=False).logits[:, :-1]
         if temperature not in (0, 1):
             logits = logits / temperature
         if self.vision_ids:  # the distribution generate() samples from: vision placeholders suppressed
             logits = logits.index_fill(-1, torch.tensor(self.vision_ids, device=logits.device), float("-inf"))
         return token_logprobs(logits, completion_ids).masked_fill(completion_mask == 0, 0.0)
+
+    @torch.no_grad()
+    def video_features(self, inputs: dict, model=None):
+        """The vision tower's output for every video of shared-video `inputs`, once each, without gradient.
+
+        What generation and every later pass whose vision weights are the same reuse (`video_features=`): a frozen
+        vision tower's features are the same all step. Last hidden states are dropped: the models read only the
+        pooled and deepstack features. None where the model cannot take them (see `reuses_vision`).
+        """
+        if not self.reuses_vision:
+            return None
+        out = vision_language_model(model or self.model).get_video_features(
+            inputs["pixel_values_videos"], inputs["video_grid_thw"], return_dict=True)
+        fields = {"pooler_output": out.pooler_output}
+        if getattr(out, "deepstack_features", None) is not None:
+            fields["deepstack_features"] = out.deepstack_features
+        return type(out)(**fields)
+
+    def model_inputs(self, inputs: dict, model, video_features=None):
+        """Keyword arguments for `model` (forward or generate) and a context to run it in.
+
+        Processor-layout inputs go as they are. Shared-video inputs get one video_grid_thw / second_per_grid_ts row
+        per prompt row (M-RoPE positions come from them), and either the rows' share of `video_features` as
+        `mm_encoder_outputs`, or the needed videos' pixels, each once, with a pre-hook that encodes them in the
+        forward and hands each row its video's features.
+        """
+        if "video_index" not in inputs:
+            return inputs, nullcontext()
+        if not self.reuses_vision:
+            return expand_videos(inputs), nullcontext()
+        index = inputs["video_index"]
+        kwargs = {k: v for k, v in inputs.items() if k not in ("video_index", "pixel_values_videos")}
+        kwargs["video_grid_thw"] = inputs["video_grid_thw"][index]
+        if "second_per_grid_ts" in inputs:
+            kwargs["second_per_grid_ts"] = inputs["second_per_grid_ts"][index]
+        if video_features is not None:
+            kwargs["mm_encoder_outputs"] = {"video": select_videos(video_features, index.tolist())}
+            return kwargs, nullcontext()
+        videos, rows = videos_used(inputs)
+        kwargs["pixel_values_videos"] = videos["pixel_values_videos"]
+        return kwargs, encode_each_video_once(model, videos["video_grid_thw"], rows)
 
     def supervised_inputs(self, prompts: list[str], clips: list, targets: list[str],
                           max_prompt_length: int | None = None, ids: list[str] | None = None) -> dict:
@@ -197,6 +262,44 @@ class VideoLM:
         prompt_labels = torch.full_like(inputs["input_ids"], -100)
         joined["labels"] = torch.cat([prompt_labels, target_ids.masked_fill(target_mask == 0, -100)], dim=1)
         return joined
+
+
+def vision_language_model(model):
+    """The Qwen*VLModel inside `model` (a ForConditionalGeneration, maybe peft- or DDP/DeepSpeed-wrapped): the
+    module whose forward turns pixels into features (`get_video_features`) and merges them into the text."""
+    model = getattr(model, "module", model)
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return model.model
+
+
+def vision_trainable(model) -> bool:
+    """Whether any vision-tower weight of `model` takes gradients (freeze_vision=false, full fine-tuning)."""
+    return any(p.requires_grad for p in vision_language_model(model).visual.parameters())
+
+
+@contextmanager
+def encode_each_video_once(model, grid: torch.Tensor, rows: list[int]):
+    """While active, `model`'s forward encodes the `pixel_values_videos` it is given (one block per video, shapes
+    `grid`) in one vision pass and gives prompt row r the features of video rows[r].
+
+    A forward pre-hook on the inner VL model: it runs inside the outer forward, so DDP, FSDP and ZeRO-3 see the
+    vision tower used where they expect it, and gradients flow to it when it trains (a video shown by G rows then
+    gets the sum of their gradients, as G copies would).
+    """
+    def hook(module, args, kwargs):
+        pixels = kwargs.get("pixel_values_videos")
+        if pixels is None:  # decoding steps after the prefill
+            return None
+        features = module.get_video_features(pixels, grid, return_dict=True)
+        encoded = {"video": select_videos(features, rows)}
+        return args, {**kwargs, "pixel_values_videos": None, "mm_encoder_outputs": encoded}
+
+    handle = vision_language_model(model).register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def seconds_per_frame(clip) -> float:
