@@ -130,6 +130,9 @@ class TrainConfig(RunConfig):
     vllm_kv_cache_gb: float = _help("vLLM KV cache size in GiB; 0 = sized from vllm_gpu_memory_utilization", 0.0)
     vllm_max_model_len: int = _help("longest prompt + completion vLLM accepts, in tokens; 0 = the model's own "
                                     "limit (the KV cache must hold one such sequence)", 0)
+    vllm_sleep: bool = _help("GPU only: free the engine's weights and KV cache after each rollout phase (vLLM "
+                             "sleep level 2) and wake it before the next, so trainer and engine need not fit at "
+                             "once; ignored on CPU. Written as TRL does it, not yet run on a GPU here", False)
     vllm_enforce_eager: bool = _help("run vLLM eagerly: no CUDA graphs / torch.compile (slower decoding on a GPU, "
                                      "no compile at start-up; on CPU the compile takes minutes)", True)
     vllm_importance_sampling_correction: bool = _help("truncated importance sampling against the engine-vs-trainer "

@@ -81,13 +81,17 @@ class VLLMEngine:
         # keeps its own RNG streams and thread control.
         rng = torch.get_rng_state(), np.random.get_state(), random.getstate()
         set_num_threads = torch.set_num_threads
+        # Sleep mode (GPU only: vLLM's CPU worker has none): between rollout phases the engine frees its weights and
+        # KV cache, so the trainer's passes get the memory back (see generate).
+        self.sleeps = bool(cfg.vllm_sleep) and torch.cuda.is_available()
+        self.asleep = False
         try:
             self.llm = vllm.LLM(
                 model=self.model_dir, dtype=cfg.dtype, seed=cfg.seed, max_model_len=cfg.vllm_max_model_len or None,
                 gpu_memory_utilization=cfg.vllm_gpu_memory_utilization, kv_cache_memory_bytes=kv_bytes,
                 enforce_eager=cfg.vllm_enforce_eager, limit_mm_per_prompt={"video": 1, "image": 0},
                 generation_config="vllm", mm_device_do_normalize=False, logprobs_mode="processed_logprobs",
-                disable_log_stats=True)
+                disable_log_stats=True, **({"enable_sleep_mode": True} if self.sleeps else {}))
         except Exception as e:  # vLLM raises many types (ValueError, RuntimeError, OSError...): one line for all
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise EngineError(f"rollout_engine=vllm: vLLM could not load {self.model_dir}: {type(e).__name__}: "
@@ -141,8 +145,13 @@ class VLLMEngine:
         if len(prompts) != len(clips) or not prompts or len(seeds) % len(prompts):
             raise ValueError(f"engine.generate: {len(prompts)} prompts, {len(clips)} clips, {len(seeds)} seeds "
                              "(one prompt and clip per branch, the same number of seeds for each)")
+        if self.asleep:  # weights first (the sync overwrites them anyway), then the KV cache
+            self.llm.wake_up(tags=["weights"])
         if sync:
             self.sync_weights()
+        if self.asleep:
+            self.llm.wake_up(tags=["kv_cache"])
+            self.asleep = False
         logprobs = self.cfg.vllm_importance_sampling_correction if logprobs is None else logprobs
         g = len(seeds) // len(prompts)
         requests = []
@@ -151,6 +160,9 @@ class VLLMEngine:
             request = {"prompt": self.engine_prompt(prompt), "multi_modal_data": {"video": (clip.frames, metadata)}}
             requests += [request] * g
         outputs = self.llm.generate(requests, [self.sampling_params(s, logprobs) for s in seeds], use_tqdm=False)
+        if self.sleeps and sync:  # level 2 drops the weights too: the next step reloads them before generating
+            self.llm.sleep(level=2)
+            self.asleep = True
         self.last_prompt_token_ids = [list(o.prompt_token_ids) for o in outputs]
         if inputs is not None:
             check_prompt_ids(self.last_prompt_token_ids, inputs)
