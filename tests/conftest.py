@@ -3,6 +3,7 @@
 Built once per test session (about 30 s on 2 cores together) into pytest's temporary directory, never downloaded:
 
     tiny_model   a random-initialised tiny Qwen3-VL checkpoint (crpo model tiny)
+    tiny_models  {arch: dir} of a tiny checkpoint per family (qwen3_vl, qwen2_5_vl)
     world        crpo synth --train 32 --bench-pairs 8: train.jsonl + mp4 videos
     warm_sft     `crpo sft` output dir (12 steps, loss on every target token) whose final/ is the RL start: a random
                  model never writes `<answer>X</answer>`, earns reward 0 everywhere and so has zero advantages
@@ -64,6 +65,16 @@ def tiny_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny-qwen3vl"
     build_tiny_model("qwen3_vl", path, seed=0)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict:
+    """{arch: directory} of a tiny checkpoint of each family (qwen3_vl, qwen2_5_vl), built once per session."""
+    from crpo.models.tiny import ARCHS, build_tiny_model
+    root = tmp_path_factory.mktemp("tiny_models")
+    for arch in ARCHS:
+        build_tiny_model(arch, root / arch, seed=0)
+    return {arch: root / arch for arch in ARCHS}
 
 
 @pytest.fixture(scope="session")

@@ -18,17 +18,6 @@ from shared_data import BIKES
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    """{arch: directory} of tiny checkpoints built once per module (candidate for a session fixture in conftest)."""
-    root = tmp_path_factory.mktemp("tiny")
-    paths = {}
-    for arch in ARCHS:
-        build_tiny_model(arch, root / arch, seed=0)
-        paths[arch] = root / arch
-    return paths
-
-
-@pytest.fixture(scope="module")
 def lms(tiny_models):
     return {arch: VideoLM.load(path) for arch, path in tiny_models.items()}
 

@@ -25,7 +25,6 @@ from crpo.counterfactual import counterfactual
 from crpo.data import Item
 from crpo.methods.common import Branch, ItemPlan
 from crpo.models import VideoLM
-from crpo.models.tiny import build_tiny_model
 from crpo.rollout import generate_in_chunks, generate_rollouts, pad_right
 from crpo.sampling import rollout_seed, seeded_sampling
 from crpo.video import Clip, load_clip
@@ -37,13 +36,8 @@ TOL = 1e-5
 
 
 @pytest.fixture(scope="module")
-def lms(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny_vision_once")
-    out = {}
-    for arch in ARCHS:
-        build_tiny_model(arch, root / arch, seed=0)
-        out[arch] = VideoLM.load(root / arch)
-    return out
+def lms(tiny_models):
+    return {arch: VideoLM.load(tiny_models[arch]) for arch in ARCHS}
 
 
 @pytest.fixture(scope="module")
