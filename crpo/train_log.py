@@ -68,15 +68,18 @@ class MetricsLogger:
         names = sorted(sums)
         # The loss is this process's share, weighted so that the DDP mean of the gradients is the global gradient:
         # its mean over processes is the global loss. kl and clip fraction: token means, averaged over processes.
-        local_means = [loss, stats.get("kl", 0.0), stats.get("clip_region", 0.0)]
+        # is_weight_mean / is_truncated: rollout_engine=vllm with importance sampling (the same keys on every rank).
+        mean_keys = ["kl", "clip_region"] + [k for k in ("is_weight_mean", "is_truncated") if k in stats]
+        local_means = [loss] + [stats.get(k, 0.0) for k in mean_keys]
         local = torch.tensor([v for n in names for v in sums[n]] + local_means
                              + [counters["skipped"], counters["no_counterfactual"]], dtype=torch.float64)
         total = self.acc.reduce(local.to(self.acc.device), reduction="sum").cpu().tolist()
         if not self.main:
             return
-        loss, kl, clip = (v / self.acc.num_processes for v in total[-5:-2])
-        row = {"step": step, "loss": loss, "kl": kl, "clip_fraction": clip,
-               "grad_norm": grad_norm, "lr": lr, "seconds": seconds, "generate_seconds": gen_seconds}
+        means = dict(zip(["loss", *mean_keys], (v / self.acc.num_processes for v in total[-3 - len(mean_keys):-2])))
+        row = {"step": step, "loss": means.pop("loss"), "kl": means.pop("kl"),
+               "clip_fraction": means.pop("clip_region"), **means, "grad_norm": grad_norm, "lr": lr,
+               "seconds": seconds, "generate_seconds": gen_seconds}
         for i, n in enumerate(names):
             s, c = total[2 * i], total[2 * i + 1]
             row[n] = s / c if c else None

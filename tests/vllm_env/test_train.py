@@ -55,3 +55,6 @@ def test_resume_with_the_vllm_engine_continues_the_uninterrupted_run(run_crpo, r
     for a, b in zip(rows[2:], straight[2:]):
         for key in ("reward/orig", "reward/cf", "loss", "grad_norm"):
             assert a[key] == b[key], (a["step"], key)
+    # The importance-sampling weights are logged: near 1 (engine and trainer score the same fp32 model), capped.
+    assert all(0 < r["is_weight_mean"] <= 3.0 and 0 <= r["is_truncated"] <= 1 for r in rows)
+    assert abs(rows[0]["is_weight_mean"] - 1) < 0.05
