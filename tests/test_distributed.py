@@ -54,7 +54,8 @@ def runs(run_crpo, rl_args, tmp_path_factory):
     lora = ["lora=true", "lora_r=4", "learning_rate=1e-3"]  # LoRA moves slower: a larger lr, still ~1e-3 moves
     bf16 = ["dtype=bfloat16"]
     out = {name: root / name for name in ("single", "micro4", "ddp", "fsdp", "single_lora", "ddp_lora", "fsdp_lora",
-                                          "single_bf16", "ddp_bf16", "single_bf16_lora", "fsdp_bf16_lora")}
+                                          "single_bf16", "ddp_bf16", "single_bf16_lora", "fsdp_bf16_lora",
+                                          "single_recipe", "fsdp_recipe")}
     run_crpo([*args, f"output_dir={out['single']}"])
     run_crpo([*args, "micro_batches=4", f"output_dir={out['micro4']}"])
     # 2 micro-batches per rank on the DDP side: 2 x 2 partial losses must sum to one batch loss.
@@ -68,6 +69,11 @@ def runs(run_crpo, rl_args, tmp_path_factory):
     run_crpo([*args, *bf16, *lora, f"output_dir={out['single_bf16_lora']}"])
     run_crpo([*launch("fsdp"), *args, *bf16, *lora, f"output_dir={out['fsdp_bf16_lora']}"], script="accelerate",
              timeout=300)
+    # The shape of configs/qwen3_vl_8b.yaml: bf16 full fine-tuning, frozen vision (features reused), gradient
+    # checkpointing, dapo, micro-batches, a sharded KL reference.
+    recipe = [*bf16, "freeze_vision=true", "gradient_checkpointing=true", "loss_type=dapo", "micro_batches=2"]
+    run_crpo([*args, *recipe, f"output_dir={out['single_recipe']}"])
+    run_crpo([*launch("fsdp"), *args, *recipe, f"output_dir={out['fsdp_recipe']}"], script="accelerate", timeout=300)
     return out
 
 
@@ -91,7 +97,8 @@ def test_launcher_equals_one_process(runs, warm_model, name, reference):
             assert r[key] == pytest.approx(s[key], abs=1e-9), key
 
 
-@pytest.mark.parametrize("name,reference", [("ddp_bf16", "single_bf16"), ("fsdp_bf16_lora", "single_bf16_lora")])
+@pytest.mark.parametrize("name,reference", [("ddp_bf16", "single_bf16"), ("fsdp_bf16_lora", "single_bf16_lora"),
+                                            ("fsdp_recipe", "single_recipe")])
 def test_bf16_compute_trains_alike_on_every_launcher(runs, warm_model, name, reference):
     """bf16 autocast over fp32 master weights. Equality to 1e-5 is not a bf16 property (reduction order changes the
     rounding, and Adam's first steps turn tiny gradient differences into full-size updates), so: the same rollouts
