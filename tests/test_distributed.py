@@ -55,7 +55,7 @@ def runs(run_crpo, rl_args, tmp_path_factory):
     bf16 = ["dtype=bfloat16"]
     out = {name: root / name for name in ("single", "micro4", "ddp", "fsdp", "single_lora", "ddp_lora", "fsdp_lora",
                                           "single_bf16", "ddp_bf16", "single_bf16_lora", "fsdp_bf16_lora",
-                                          "single_recipe", "fsdp_recipe")}
+                                          "single_recipe", "fsdp_recipe", "single_frozen", "fsdp_frozen")}
     run_crpo([*args, f"output_dir={out['single']}"])
     run_crpo([*args, "micro_batches=4", f"output_dir={out['micro4']}"])
     # 2 micro-batches per rank on the DDP side: 2 x 2 partial losses must sum to one batch loss.
@@ -69,6 +69,10 @@ def runs(run_crpo, rl_args, tmp_path_factory):
     run_crpo([*args, *bf16, *lora, f"output_dir={out['single_bf16_lora']}"])
     run_crpo([*launch("fsdp"), *args, *bf16, *lora, f"output_dir={out['fsdp_bf16_lora']}"], script="accelerate",
              timeout=300)
+    # The default frozen vision tower: its features are encoded once at generation and reused by every pass.
+    run_crpo([*args, "freeze_vision=true", f"output_dir={out['single_frozen']}"])
+    run_crpo([*launch("fsdp"), *args, "freeze_vision=true", "micro_batches=2", f"output_dir={out['fsdp_frozen']}"],
+             script="accelerate", timeout=300)
     # The shape of configs/qwen3_vl_8b.yaml: bf16 full fine-tuning, frozen vision (features reused), gradient
     # checkpointing, dapo, micro-batches, a sharded KL reference.
     recipe = [*bf16, "freeze_vision=true", "gradient_checkpointing=true", "loss_type=dapo", "micro_batches=2"]
@@ -78,7 +82,8 @@ def runs(run_crpo, rl_args, tmp_path_factory):
 
 
 @pytest.mark.parametrize("name,reference", [("micro4", "single"), ("ddp", "single"), ("fsdp", "single"),
-                                            ("ddp_lora", "single_lora"), ("fsdp_lora", "single_lora")])
+                                            ("ddp_lora", "single_lora"), ("fsdp_lora", "single_lora"),
+                                            ("fsdp_frozen", "single_frozen")])
 def test_launcher_equals_one_process(runs, warm_model, name, reference):
     a, b = state(runs[reference] / "final"), state(runs[name] / "final")
     diff, moved = max_diff(a, b), max_diff(a, state(warm_model))
