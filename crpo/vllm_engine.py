@@ -9,7 +9,9 @@ either way, so the engine only decides which tokens are sampled. Choices, and wh
 
 - In process (VLLM_ENABLE_V1_MULTIPROCESSING=0, as TRL's colocate mode): the engine core and its single worker run
   in the trainer's process, so a weight sync hands vLLM the policy's tensors by reference (no copy through a
-  socket) and needs no `__main__`-guarded worker processes. One training process only, for now.
+  socket) and needs no `__main__`-guarded worker processes. Several training processes (DDP, FSDP): one engine per
+  process on the trainer's process group (`external_launcher`, tensor_parallel_size 1, see launcher_kwargs), each
+  sampling its own items' rollouts.
 - Prompts: the chat text VideoLM.encode tokenises (Qwen3-VL's outer vision wrapper collapsed, adapter docstring),
   the video as `(frames, metadata)` with frame sampling off and the clip's ascending frame indices, so vLLM writes
   the same `<t seconds>` timestamps. `generate` checks every rollout's prompt token ids against the rows
@@ -52,10 +54,27 @@ def make_rollout_engine(adapter, cfg):
     """The run's engine for `cfg.rollout_engine == "vllm"`, else None (HF generate)."""
     if cfg.rollout_engine != "vllm":
         return None
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise EngineError("rollout_engine=vllm runs in one training process (the colocated engine is not sharded "
-                          "over processes yet); launch one process or use rollout_engine=hf")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
+        raise EngineError("rollout_engine=vllm with several processes needs the trainer's process group first "
+                          "(make the Accelerator before the engine)")
     return VLLMEngine(adapter, cfg)
+
+
+def launcher_kwargs() -> dict:
+    """vLLM's arguments for this process: none for one process; with several (DDP / FSDP), one whole engine per
+    process on the trainer's process group, as TRL's colocate mode.
+
+    `external_launcher` makes the engine join the process group the launcher (torchrun, via accelerate) made
+    instead of creating one, and tensor_parallel_size=1 keeps every engine a full copy with no collective in its
+    forward passes, so each process samples only its own items' rollouts (their per-rollout seeds make them the
+    one-process run's samples) and ranks may run different numbers of engine steps. vLLM reads RANK and
+    LOCAL_RANK, which torchrun sets; set here from the process group when another launcher did not.
+    """
+    if not torch.distributed.is_initialized() or torch.distributed.get_world_size() == 1:
+        return {}
+    os.environ.setdefault("RANK", str(torch.distributed.get_rank()))
+    os.environ.setdefault("LOCAL_RANK", os.environ["RANK"])
+    return {"distributed_executor_backend": "external_launcher", "tensor_parallel_size": 1}
 
 
 class VLLMEngine:
@@ -91,7 +110,7 @@ class VLLMEngine:
                 gpu_memory_utilization=cfg.vllm_gpu_memory_utilization, kv_cache_memory_bytes=kv_bytes,
                 enforce_eager=cfg.vllm_enforce_eager, limit_mm_per_prompt={"video": 1, "image": 0},
                 generation_config="vllm", mm_device_do_normalize=False, logprobs_mode="processed_logprobs",
-                disable_log_stats=True, **({"enable_sleep_mode": True} if self.sleeps else {}))
+                disable_log_stats=True, **({"enable_sleep_mode": True} if self.sleeps else {}), **launcher_kwargs())
         except Exception as e:  # vLLM raises many types (ValueError, RuntimeError, OSError...): one line for all
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise EngineError(f"rollout_engine=vllm: vLLM could not load {self.model_dir}: {type(e).__name__}: "
@@ -214,8 +233,10 @@ def hf_state_dict(model) -> dict[str, torch.Tensor]:
     """The plain Hugging Face state dict of `model` (unwrapped policy), LoRA adapters merged: W + B @ A * scaling,
     computed from the state dict (crpo.checkpoint, as final/ is saved), without copying the model."""
     from crpo.checkpoint import lora_scaling, merge_lora_state_dict
+    from torch.distributed.tensor import DTensor
     model = getattr(model, "module", model)
-    state = {k: v.detach() for k, v in model.state_dict().items()}
+    # FSDP2: every process's engine needs the whole tensors (every process syncs at the same point: a collective)
+    state = {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach() for k, v in model.state_dict().items()}
     if not hasattr(model, "peft_config"):
         return state
     try:

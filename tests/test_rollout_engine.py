@@ -77,3 +77,13 @@ def test_without_vllm_the_engine_is_a_one_line_error(run_crpo, tiny_model, world
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: rollout_engine=vllm needs vLLM") and "Traceback" not in proc.stderr
+
+
+def test_several_processes_need_the_trainers_process_group(monkeypatch):
+    """Under a launcher the engine joins the trainer's process group (external_launcher); without one it is a
+    one-line error, not vLLM creating a group of its own."""
+    from crpo.vllm_engine import launcher_kwargs
+    assert launcher_kwargs() == {}  # one process: vLLM's own in-process setup, unchanged
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(EngineError, match="process group"):
+        make_rollout_engine(None, TrainConfig(rollout_engine="vllm"))
