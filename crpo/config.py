@@ -39,8 +39,8 @@ MINIMUM = {"max_steps": 1, "num_frames": 1, "learning_rate": 0.0, "warmup_steps"
            "lora_r": 1, "save_steps": 0, "save_total_limit": 0, "num_generations": 2, "prompts_per_step": 1,
            "max_new_tokens": 1, "temperature": 0.0, "num_iterations": 1, "beta": 0.0, "micro_batches": 1,
            "batch_size": 1, "eval_steps": 0, "eval_batch_size": 1, "max_pixels": 0, "max_prompt_length": 0,
-           "generation_batch_size": 0}
-MINIMUM.update(vllm_kv_cache_gb=0.0, vllm_max_model_len=0, vllm_importance_sampling_cap=1.0)  # the vLLM engine's keys
+           "generation_batch_size": 0, "vllm_kv_cache_gb": 0.0, "vllm_max_model_len": 0,
+           "vllm_importance_sampling_cap": 1.0}
 # Keys that were renamed: the old name is an error that names the new one (a silent default would train wrongly).
 RENAMED = {"gradient_accumulation_steps": "micro_batches (the rollouts of one RL step split into N micro-batches; "
                                           "the optimizer steps once per RL step)"}
@@ -120,9 +120,9 @@ class TrainConfig(RunConfig):
                                        "are the same whatever the value (per-rollout seeds)", 0)
 
     # --- vLLM rollout engine (crpo/vllm_engine.py, docs/vllm.md; runs in the .venv-vllm environment)
-    rollout_engine: str = _help("who samples the rollouts: hf (transformers generate) | vllm (a vLLM engine in the "
-                                "training process, one process only; the policy's weights are loaded into it "
-                                "before every step's rollouts)", "hf", choices=("hf", "vllm"))
+    rollout_engine: str = _help("who samples the rollouts: hf (transformers generate) | vllm (a vLLM engine in each "
+                                "training process; the policy's weights are loaded into it before every step's "
+                                "rollouts)", "hf", choices=("hf", "vllm"))
     vllm_gpu_memory_utilization: float = _help("vLLM's memory share, in (0, 1]: on a GPU the fraction of its "
                                                "memory the engine (weights + KV cache) may use; on CPU the "
                                                "fraction of RAM the whole process (trainer included) may reach "

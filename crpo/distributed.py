@@ -100,6 +100,12 @@ def generation_kwargs(accelerator) -> dict:
     return {"synced_gpus": True} if is_sharded(accelerator) and accelerator.num_processes > 1 else {}
 
 
+def whole(tensor):
+    """A DTensor's full tensor (FSDP2: a collective every process joins), any other tensor as it is."""
+    from torch.distributed.tensor import DTensor
+    return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
+
+
 def full_state_dict(accelerator, model) -> dict:
     """The model's full (unsharded) state dict on the main process, {} elsewhere; call it on every process.
 
@@ -109,10 +115,9 @@ def full_state_dict(accelerator, model) -> dict:
     """
     from accelerate.utils import DistributedType
     if accelerator.distributed_type == DistributedType.FSDP:
-        from torch.distributed.tensor import DTensor
         out = {}
         for name, value in model.state_dict().items():
-            full = value.full_tensor() if isinstance(value, DTensor) else value
+            full = whole(value)
             if accelerator.is_main_process:
                 out[name] = full.detach().to("cpu", copy=True)
         return out

@@ -51,6 +51,7 @@ def sft(cfg: SFTConfig) -> Path:
     from crpo.models import VideoLM
     from crpo.prompts import question_text
     from crpo.distributed import compute_context, make_accelerator
+    from crpo.train_log import drop_rows_after
     from crpo.trainer import make_scheduler, prepare_policy, step_items
     from crpo.video import load_clip
 
@@ -76,9 +77,8 @@ def sft(cfg: SFTConfig) -> Path:
     bar = tqdm(total=cfg.max_steps, initial=start, desc="sft", disable=not accelerator.is_main_process)
     out.mkdir(parents=True, exist_ok=True)
     metrics = out / "metrics.jsonl"
-    if accelerator.is_main_process and metrics.exists():  # drop rows past the checkpoint: one row per step
-        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-        metrics.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= start))
+    if accelerator.is_main_process:  # drop rows past the checkpoint: one row per step
+        drop_rows_after(metrics, start)
     for step in range(start, cfg.max_steps):
         t0 = time.perf_counter()
         batch = [items[i] for i in step_items(len(items), cfg.batch_size, step, cfg.seed)[rank::world]]

@@ -233,10 +233,10 @@ def hf_state_dict(model) -> dict[str, torch.Tensor]:
     """The plain Hugging Face state dict of `model` (unwrapped policy), LoRA adapters merged: W + B @ A * scaling,
     computed from the state dict (crpo.checkpoint, as final/ is saved), without copying the model."""
     from crpo.checkpoint import lora_scaling, merge_lora_state_dict
-    from torch.distributed.tensor import DTensor
+    from crpo.distributed import whole
     model = getattr(model, "module", model)
     # FSDP2: every process's engine needs the whole tensors (every process syncs at the same point: a collective)
-    state = {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach() for k, v in model.state_dict().items()}
+    state = {k: whole(v).detach() for k, v in model.state_dict().items()}
     if not hasattr(model, "peft_config"):
         return state
     try:
