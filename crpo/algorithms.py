@@ -12,6 +12,8 @@ dr_grpo by the number of accumulation steps; dapo is normalised through `num_ite
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
@@ -44,16 +46,20 @@ def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-
 SCALES = ("group", "batch", "none")
 
 
-def advantages_by_group(rewards: torch.Tensor, groups: list[list[int]], scale: str = "group", eps: float = 1e-4
-                        ) -> torch.Tensor:
+def advantages_by_group(rewards: torch.Tensor, groups: list[list[int]], scale: str = "group", eps: float = 1e-4,
+                        all_reduce=None) -> torch.Tensor:
     """Group-relative advantages of ragged groups: rewards [R] (NaN = unscored) -> advantages [R].
 
     groups: lists of row indices; rows in no group (e.g. T-GRPO's shuffled rollouts) get advantage 0.
     Each row's reward minus its group's mean, then
         group: divided by its group's unbiased std + eps (GRPO; `group_advantages` with scale=True)
-        batch: divided by the std of the rewards of all grouped rows + eps (TRL's scale_rewards="batch", "Lite
-               PPO"): an item-level bonus that multiplies a group's spread (T-GRPO's, a CRR rate) keeps its weight
+        batch: divided by the std of the scored rewards of all grouped rows of the step + eps (TRL's
+               scale_rewards="batch", "Lite PPO"): an item-level bonus that multiplies a group's spread (T-GRPO's,
+               a CRR rate) keeps its weight
         none:  not divided (Dr. GRPO)
+    `all_reduce` (a function summing a float64 tensor over the training processes, e.g. accelerate's reduce) makes
+    the batch std the step's, not the process's: each process contributes count, sum and sum of squares of its
+    scored rewards, so several processes give the std one process would.
     Which rows share a group is the algorithm's choice (crpo/methods): crpo groups the 2G rollouts of both
     branches of an item together, because its cross-branch terms are constant within one branch and a per-branch
     std removes them (measured: benchmarks/advantage_schemes.py).
@@ -65,11 +71,25 @@ def advantages_by_group(rewards: torch.Tensor, groups: list[list[int]], scale: s
     for rows in groups:
         idx = torch.tensor(rows, dtype=torch.long)
         out[idx] = group_advantages(rewards[idx][None], scale=scale == "group", eps=eps)[0]
-    if scale == "batch" and grouped:
-        idx = torch.tensor(grouped, dtype=torch.long)
-        std = _nanstd(rewards[idx][None], dim=1)[0, 0]
-        out[idx] = torch.nan_to_num(out[idx] / (std + eps), nan=0.0) if torch.isfinite(std) else out[idx] * 0
+    if scale == "batch":
+        std = batch_std(rewards[torch.tensor(grouped, dtype=torch.long)], all_reduce)
+        if grouped:
+            idx = torch.tensor(grouped, dtype=torch.long)
+            out[idx] = out[idx] / (std + eps) if math.isfinite(std) else out[idx] * 0
     return out
+
+
+def batch_std(rewards: torch.Tensor, all_reduce=None) -> float:
+    """Unbiased std of the non-NaN entries of `rewards` [R], summed over processes by `all_reduce` when given;
+    NaN with fewer than two. Computed from (count, sum, sum of squares) in float64, the form that reduces."""
+    x = rewards[~torch.isnan(rewards)].double()
+    moments = torch.stack([torch.tensor(float(x.numel()), dtype=torch.float64), x.sum(), (x * x).sum()])
+    if all_reduce is not None:
+        moments = all_reduce(moments)
+    n, total, squares = moments.tolist()
+    if n < 2:
+        return math.nan
+    return math.sqrt(max(squares - total * total / n, 0.0) / (n - 1))
 
 
 def policy_loss(

@@ -7,6 +7,7 @@ An unknown key is an error that lists the close matches, so a typo never silentl
 from __future__ import annotations
 
 import difflib
+import os
 import typing
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -38,7 +39,7 @@ def check_choices(cfg) -> None:
 MINIMUM = {"max_steps": 1, "num_frames": 1, "learning_rate": 0.0, "warmup_steps": 0, "max_grad_norm": 0.0,
            "lora_r": 1, "save_steps": 0, "save_total_limit": 0, "num_generations": 2, "prompts_per_step": 1,
            "max_new_tokens": 1, "temperature": 0.0, "num_iterations": 1, "beta": 0.0, "micro_batches": 1,
-           "batch_size": 1, "eval_steps": 0, "eval_batch_size": 1, "max_pixels": 0, "max_prompt_length": 0,
+           "batch_size": 1, "eval_steps": 0, "eval_batch_size": 1, "max_pixels": 0, "max_prompt_length": 0, "max_text_tokens": 0,
            "generation_batch_size": 0, "vllm_kv_cache_gb": 0.0, "vllm_max_model_len": 0,
            "vllm_importance_sampling_cap": 1.0}
 # Keys that were renamed: the old name is an error that names the new one (a silent default would train wrongly).
@@ -67,6 +68,8 @@ class RunConfig:
     max_pixels: int = _help("per-frame pixel budget when decoding (0 = keep the source size)", 0)
     answer_format: str = _help("think: <think>..</think><answer>..</answer>; answer: <answer>..</answer> only", "answer",
                                choices=("think", "answer"))
+    max_text_tokens: int = _help("error (naming the item) before the model loads when an item's prompt text, "
+                                 "without the video, is longer than this many tokens; 0 = no limit", 8192)
 
     max_steps: int = _help("optimizer steps", 20)
     learning_rate: float = _help("AdamW learning rate", 1e-5)
@@ -143,18 +146,24 @@ class TrainConfig(RunConfig):
 
     # --- rewards
     accuracy_weight: float = _help("weight of the accuracy reward (original branch; both branches for grpo_cf_aug "
-                                   "and crr_mode mapped/differ)", 1.0)
+                                   "and crr_mode mapped)", 1.0)
     format_weight: float = _help("weight of the format reward (answer template), on every trained rollout", 0.0)
-    behave_weight: float = _help("crpo paper mode: weight of R_behave on the counterfactual branch (answer "
-                                 "changed for dynamic items, correct for static ones)", 1.0)
+    behave_weight: float = _help("crpo: weight of R_behave on the counterfactual branch (answer / any_change modes)",
+                                 1.0)
     crr_weight: float = _help("weight of the Counterfactual Relation Reward terms (crpo only)", 1.0)
-    crr_mode: str = _help("paper: label-free gated terms (R_CRR^orig = acc * rate of expected counterfactual "
-                          "behaviour, R_CRR^aug = behave * rate of correct originals); mapped: the counterfactual "
-                          "answer must be the router's; differ: any different answer satisfies 'change'", "paper",
-                          choices=("paper", "mapped", "differ"))
-    crr_aggregate: str = _help("paper mode: how the other branch is summarised: mean (its rate) | majority", "mean",
-                               choices=("mean", "majority"))
-    crr_gate_on_correct: bool = _help("mapped/differ: only correct rollouts earn CRR (paper mode always gates)", True)
+    crr_mode: str = _help("what the counterfactual branch is rewarded for (crpo/methods/crpo.py): answer = the "
+                          "counterfactual answer the question text tells (left -> right under a mirror; 'None of "
+                          "the above' where the transformed answer is not listed) | any_change = the paper read "
+                          "literally, any other answer on dynamic items (pays 'None of the above' and wrong options "
+                          "too; for ablations) | mapped = accuracy on both branches + pairwise CRR along the "
+                          "router's option map", "answer", choices=("answer", "any_change", "mapped"))
+    crr_unmapped: str = _help("crr_mode=answer, an item whose counterfactual answer the text does not tell: skip = no "
+                              "counterfactual branch (2G original rollouts) | change = the any_change rule for it "
+                              "(a blind policy gains by leaving correct answers there)", "skip",
+                              choices=("skip", "change"))
+    crr_aggregate: str = _help("how the other branch is summarised in the CRR terms: mean (its rate) | majority",
+                               "mean", choices=("mean", "majority"))
+    crr_gate_on_correct: bool = _help("mapped: only correct rollouts earn CRR (answer / any_change always gate)", True)
     tgrpo_alpha: float = _help("T-GRPO bonus added to correct ordered rollouts", 0.3)
     tgrpo_mu: float = _help("T-GRPO: bonus when acc(ordered) >= mu * acc(shuffled)", 0.8)
     arrow_alpha: float = _help("ArrowRL: weight of the reverse reward alpha * (1 - sim(o, o_rev))", 0.25)
@@ -213,44 +222,134 @@ class SFTConfig(RunConfig):
 
 
 def _coerce(value: str, typ):
+    """A command-line (or YAML text) value as the field's type; ValueError with the reason when it is not one."""
     if typ is bool:
         if value.lower() in ("1", "true", "yes", "on"):
             return True
         if value.lower() in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(f"expected a boolean, got '{value}'")
+        raise ValueError(f"expects a boolean (true or false), got '{value}'")
+    if typ in (int, float):
+        try:
+            return typ(value)
+        except ValueError:
+            raise ValueError(f"expects {typ.__name__}, got '{value}'") from None
     return typ(value)
 
 
+def _read_yaml(path) -> dict:
+    """The YAML config file as a mapping; a missing file or a syntax error is one line naming the file (and line)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a YAML config file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e.strerror})") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: invalid YAML ({getattr(e, 'problem', None) or e})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(loaded).__name__}")
+    return loaded
+
+
 def load_config(cls, path=None, overrides=(), **defaults):
-    """Build `cls` from defaults < YAML file < key=value overrides; unknown keys list their close matches."""
+    """Build `cls` from defaults < YAML file < key=value overrides; unknown keys list their close matches.
+
+    Every error names where the offending value came from: `FILE: config key 'k' ...` for the YAML file,
+    `override k=v: ...` for the command line. YAML text that reads as a number of the field's type is one
+    (YAML 1.1 reads `1e-5` as a string: it wants `1.0e-5`), as it is on the command line.
+    """
     hints = typing.get_type_hints(cls)
     names = [f.name for f in fields(cls)]
-    values = dict(defaults)
+    values, source = dict(defaults), {}
     if path:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of config keys")
-        values.update(loaded)
+        for key, value in _read_yaml(path).items():
+            values[key], source[key] = value, f"{path}: config key '{key}'"
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not key=value")
         key, value = item.split("=", 1)
-        values[key] = value if key not in hints else _coerce(value, hints[key])
+        values[key], source[key] = value, f"override {key}={value}"
+        if key in hints:
+            try:
+                values[key] = _coerce(value, hints[key])
+            except ValueError as e:
+                raise ConfigError(f"{source[key]}: config key '{key}' {e}") from None
     for key in values:
+        where = source.get(key, "defaults").split(": config key")[0]
         if key in RENAMED and key not in names:
-            raise ConfigError(f"{path or 'overrides'}: config key '{key}' was renamed to {RENAMED[key]}")
+            raise ConfigError(f"{where}: config key '{key}' was renamed to {RENAMED[key]}")
         if key not in names:
             close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(f"{path or 'overrides'}: unknown config key '{key}'{hint}")
+            raise ConfigError(f"{where}: unknown config key '{key}'{hint}")
     for key, value in values.items():
-        if value is not None and not isinstance(value, hints[key]) and not (hints[key] is float and isinstance(value, int)):
-            raise ConfigError(f"{path or 'overrides'}: config key '{key}' expects {hints[key].__name__}, got {value!r}")
+        typ = hints[key]
+        if isinstance(value, str) and typ in (int, float, bool):
+            try:
+                values[key] = value = _coerce(value, typ)
+            except ValueError as e:
+                raise ConfigError(f"{source.get(key, key)} {e}") from None
+        if value is not None and not isinstance(value, typ) and not (typ is float and isinstance(value, int)):
+            raise ConfigError(f"{source.get(key, key)} expects {typ.__name__}, got {value!r}")
+        if typ is int and isinstance(value, bool):
+            raise ConfigError(f"{source.get(key, key)} expects int, got {value!r}")
     try:
         return cls(**values)
     except ConfigError as e:
-        raise ConfigError(f"{path or 'overrides'}: {e}") from None
+        # a range or choice error names its key; say where that key's value came from
+        key = next((k for k in source if f"'{k}'" in str(e)), None)
+        where = source[key].split(": config key")[0] if key else (path or "overrides")
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _writable_dir_problem(path: Path) -> str | None:
+    """Why `path` cannot be (or become) a directory this process writes into, or None; creates nothing."""
+    if path.exists():
+        if not path.is_dir():
+            return "is a file, not a directory"
+        return None if os.access(path, os.W_OK | os.X_OK) else "is not writable"
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot be created: {parent} is a file"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"cannot be created: {parent} is not writable"
+
+
+def check_paths(cfg) -> None:
+    """Every path a run reads or writes, checked before a model loads or an output is written, one line each:
+    the input files exist, the folders are folders, output_dir can be written. (A route cache that does not
+    exist would otherwise be ignored: the README's train command names one that only `crpo route --llm` writes.)"""
+    names = {f.name for f in fields(cfg)}
+
+    def need(key: str, kind: str, why: str = "") -> None:
+        value = getattr(cfg, key, "") if key in names else ""
+        if not value:
+            return
+        ok = Path(value).is_file() if kind == "file" else Path(value).is_dir()
+        if not ok:
+            state = "no such file" if not Path(value).exists() else f"not a {kind}"
+            raise ConfigError(f"config key '{key}' is '{value}': {state}{why}")
+
+    if not getattr(cfg, "train_data", ""):
+        raise ConfigError("config key 'train_data' is empty: name the items JSONL to train on")
+    need("train_data", "file")
+    need("video_root", "directory")
+    need("route_cache", "file", " (`crpo route ITEMS --llm MODEL --cache FILE` writes one; leave route_cache "
+                                "empty to class items with the lexicon router)")
+    if getattr(cfg, "eval_steps", 0):
+        need("eval_bench", "file")
+        need("eval_video_root", "directory")
+    problem = _writable_dir_problem(Path(cfg.output_dir))
+    if problem:
+        raise ConfigError(f"config key 'output_dir' is '{cfg.output_dir}': {problem}")
 
 
 def describe(cls) -> str:

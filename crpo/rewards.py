@@ -351,29 +351,32 @@ def combine_rewards(components: Mapping[str, Sequence[float | None]], weights: M
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The paper's label-free CRPO terms (crr_mode=paper) and ArrowRL's reverse reward
+# The paper's gated CRPO terms (crr_mode answer and any_change) and ArrowRL's reverse reward
 
 AGGREGATES = ("mean", "majority")
 
 
-def behave_reward(cf: Sequence[str | None], relation: str, truth: str | None) -> list[float | None]:
-    """R_behave of the counterfactual rollouts of one item: does each behave as its relation expects?
+def behave_reward(cf: Sequence[str | None], relation: str, truth: str | None, problem_type: str = "multiple_choice",
+                  regression: str = "mra") -> list[float | None]:
+    """R_behave of crr_mode=any_change (the paper read literally) for the counterfactual rollouts of one item:
 
-        change (dynamic): 1 when y_j is a readable answer other than the original's correct answer `truth`
-        same   (static):  1 when y_j == truth (the answer must survive the transform), else 0
+        change (dynamic): 1 - score(y_j, truth)   any readable answer other than the original's correct one
+        same   (static):  score(y_j, truth)       the answer must survive the transform
 
-    No counterfactual answer label is needed: on the transformed clip the original's answer is wrong for a dynamic
-    question whatever the right one is (with "None of the above" appended there is always another option to give).
-    `truth` is the normalised original answer (a letter, yes/no, ...); None (unknown) or relation "unknown" leaves
-    every rollout unscored. An unreadable answer (None) never behaves.
+    score is `answer_score` (exact match for letters, yes/no and numbers; ROUGE, MRA or WER for the partial
+    types, so a paraphrase of the original answer is no change); an unreadable answer (None) never behaves.
+    `truth` is the item's raw original answer; None (unknown) or relation "unknown" leaves every rollout unscored.
+    No counterfactual answer is needed, which is also its flaw: "None of the above" and every wrong option earn
+    what the right change earns (crr_mode=answer scores against the counterfactual answer instead).
     """
     if relation not in RELATIONS:
         raise ValueError(f"unknown relation '{relation}' (expected one of {', '.join(RELATIONS)})")
     if relation == "unknown" or truth is None:
         return [None] * len(cf)
+    scores = [answer_score(y, truth, problem_type, regression) for y in cf]
     if relation == "change":
-        return [float(y is not None and y != truth) for y in cf]
-    return [float(y == truth) for y in cf]
+        return [0.0 if y is None else 1.0 - s for y, s in zip(cf, scores)]
+    return scores
 
 
 def _aggregate(values: Sequence[float | None], how: str) -> float | None:

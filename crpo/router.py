@@ -188,10 +188,18 @@ def _static_under(category: str, transform: str) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 # Rules per problem type: partial maps {answer on the clip: answer on the transformed clip}
 
-def _mc_rules(item: Item, transform: str) -> dict[str, str]:
+@dataclass
+class _Options:
+    question: _Question
+    letters: list[str]
+    canon: list[str]            # each option's canonical text
+    swapped: list[str | None]   # each option's canonical text on the transformed clip (None: a term is unresolved)
+    touched: list[bool]         # the transform changes the option's text
+
+
+def _mc_options(item: Item, transform: str) -> _Options:
     motion = _motion_context(item)
     q = _question(item, transform, motion)
-    letters = LETTERS[:len(item.options)]
     steps = [_steps(o, q.asks_order) for o in item.options]
     canon = [" then ".join(_canonical(s) for s in st) for st in steps]
     swapped, touched = [], []
@@ -202,6 +210,12 @@ def _mc_rules(item: Item, transform: str) -> dict[str, str]:
         parts = [_swap(s) for s in segs]
         swapped.append(None if None in parts else " then ".join(_canonical(p) for p in parts))
         touched.append(any(_terms(s) for s in segs) or (transform == "reverse" and len(st) > 1))
+    return _Options(q, LETTERS[:len(item.options)], canon, swapped, touched)
+
+
+def _mc_rules(item: Item, transform: str) -> dict[str, str]:
+    o = _mc_options(item, transform)
+    q, letters, canon, swapped, touched = o.question, o.letters, o.canon, o.swapped, o.touched
     if q.asserted:
         if len(letters) == 2 and not any(touched) and all(t.group == "selector" for t in q.asserted):
             return {letters[0]: letters[1], letters[1]: letters[0]}
@@ -402,6 +416,21 @@ def option_map(item: Item, transform: str) -> dict[str, str] | None:
             mapping = {}  # the rules disagree with the annotation: trust the annotation alone
         mapping = {**mapping, **forced}
     return mapping if set(mapping) == set(keys) else None
+
+
+def unlisted(item: Item, transform: str) -> bool:
+    """True when the rules know the correct answer's text on the transformed clip and no option carries it (a
+    multiple-choice item whose options do not close under the transform: "left" among left / up / down under a
+    mirror). Where "None of the above" is shown, it is then the correct counterfactual answer. False whenever the
+    rules cannot tell (an annotation, a question that asserts a term, an unresolved motion/position sense)."""
+    if item.problem_type != "multiple_choice" or transform not in ("hflip", "reverse") \
+            or _explicit(item, transform) is not None or relation(item, transform)[0] != "unknown":
+        return False
+    o = _mc_options(item, transform)
+    i = LETTERS.index(_key(item, item.answer))
+    text = o.swapped[i]
+    return (not o.question.asserted and o.touched[i] and text is not None and text != o.canon[i]
+            and text not in o.canon)
 
 
 def choose_transform(item: Item) -> str | None:

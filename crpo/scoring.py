@@ -16,6 +16,9 @@ from crpo.methods.common import ItemPlan
 from crpo.rewards import combine_rewards
 
 
+TERM_ORDER = ("accuracy", "format", "behave", "crr", "tgrpo_bonus", "arrow_reverse")
+
+
 def term_weights(cfg) -> dict[str, float]:
     """Weight of every reward term; the T-GRPO and ArrowRL terms carry their alpha inside."""
     return {"accuracy": cfg.accuracy_weight, "format": cfg.format_weight, "behave": cfg.behave_weight,
@@ -43,23 +46,30 @@ class Scores:
     in_loss: torch.Tensor                  # [R] bool
 
 
-def score_rollouts(plans: list[ItemPlan], texts: list[str], g: int, cfg) -> Scores:
+def score_rollouts(plans: list[ItemPlan], texts: list[str], g: int, cfg, all_reduce=None) -> Scores:
+    """Score every item's rows with its algorithm, combine the terms in a fixed order (TERM_ORDER) and compute the
+    advantages; `all_reduce` (summing over processes) makes scale_rewards=batch use the step's std."""
     method = METHODS[cfg.algorithm]
     answers, accuracy, branch, rollout, item_id, in_loss, groups = [], [], [], [], [], [], []
     terms: dict[str, list] = {}
     for plan in plans:
         start, n = len(answers), g * len(plan.branches)
         s = method.score(plan, texts[start:start + n], cfg)
-        for name in terms.keys() | s.terms.keys():
-            terms.setdefault(name, [None] * start).extend(s.terms.get(name, [None] * n))
+        for name in s.terms:
+            terms.setdefault(name, [None] * start)
+        for name in terms:
+            terms[name].extend(s.terms.get(name, [None] * n))
         answers += s.answers
         accuracy += s.accuracy
         in_loss += s.in_loss
         groups += [[start + r for r in rows] for rows in s.groups]
-        for b in plan.branches:
+        seen: dict[str, int] = {}
+        for b in plan.branches:  # an item without a counterfactual has "orig" twice: rollouts 0..2G-1
             branch += [b.name] * g
-            rollout += list(range(g))
+            rollout += list(range(seen.get(b.name, 0), seen.get(b.name, 0) + g))
+            seen[b.name] = seen.get(b.name, 0) + g
             item_id += [plan.item.id] * g
+    terms = {name: terms[name] for name in sorted(terms, key=TERM_ORDER.index)}  # sums in one order, always
     total = torch.tensor(combine_rewards(terms, term_weights(cfg)), dtype=torch.float32)
-    advantages = advantages_by_group(total, groups, advantage_scale(cfg))
+    advantages = advantages_by_group(total, groups, advantage_scale(cfg), all_reduce=all_reduce)
     return Scores(answers, accuracy, terms, total, advantages, branch, rollout, item_id, torch.tensor(in_loss))

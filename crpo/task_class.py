@@ -31,9 +31,10 @@ changes under the item's transform, never what it changes to. The class comes, i
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from crpo.data import LETTERS, Item
-from crpo.router import _TABLES, _norm, _scan, _terms, categorize, relation
+from crpo.router import _TABLES, _norm, _scan, _terms, categorize, choose_transform, option_map, relation, unlisted
 
 QUESTION_CLASSES = ("spatial", "temporal", "spatiotemporal", "static")
 CLASS_TRANSFORM = {"spatial": "hflip", "temporal": "reverse", "spatiotemporal": "reverse", "static": "hflip"}
@@ -93,3 +94,56 @@ def question_class(item: Item, cached: str | None = None) -> str:
     if h == "same" and r in ("same", "unknown"):
         return "static"  # a mirror keeps the answer: the invariance twin is valid whatever a reversal does
     return "unknown"
+
+
+@dataclass(frozen=True)
+class Target:
+    """An item's counterfactual branch as the router reads it from the text (no clip, no label).
+
+    skip is set (and the other fields may be None) when the item gets no counterfactual branch:
+      "unknown_class"  the class, or the relation under the chosen transform, cannot be told
+      "no_answer"      an answer is required (needs_answer) and the text does not tell it
+    """
+    transform: str | None
+    relation: str | None          # "change" | "same"
+    question_class: str | None    # None when the config names the transform
+    answer: str | None = None     # the correct answer on the transformed clip (letter, yes/no, value, text)
+    unlisted: bool = False        # multiple choice: that answer is known and is none of the options
+    option_map: dict | None = None
+    source: str = "lexicon"       # where the class came from: "llm" (the route cache) | "lexicon"
+    skip: str | None = None
+
+    @property
+    def answer_known(self) -> bool:
+        return self.answer is not None or self.unlisted
+
+
+def counterfactual_target(item: Item, counterfactual: str = "auto", cached=None, needs_answer: bool = False,
+                          null_option: bool = True) -> Target:
+    """The item's counterfactual (a pure function of the text). The transform: `counterfactual`, or with "auto"
+    the one of the item's question class (an LLM router's cached class first, then the lexicon). The relation: the
+    class's. The answer: the rules' counterfactual answer when they agree with the class's relation; `unlisted` when
+    they know the transformed answer and no option holds it, which is an answer only where "None of the above" is
+    shown (`null_option`). With `needs_answer` (labels are required: grpo_cf_aug)
+    an item whose class transform gives no answer falls back to the lexicon's own pick (`choose_transform`)."""
+    source = "llm" if cached in QUESTION_CLASSES else "lexicon"
+    if counterfactual == "auto":
+        cls = question_class(item, cached)
+        transform, rel = CLASS_TRANSFORM.get(cls), CLASS_RELATION.get(cls)
+    else:
+        transform, cls = counterfactual, None
+        rel = relation(item, transform)[0] if "+" in transform else relation_class(item, transform)
+    if transform is None or rel in (None, "unknown"):
+        return Target(None, None, cls, source=source, skip="unknown_class")
+    mapped_rel, answer = relation(item, transform)
+    agree = mapped_rel == rel  # the class and the rules disagree: no answer to trust
+    is_unlisted = rel == "change" and null_option and unlisted(item, transform)
+    if needs_answer and not ((agree and answer is not None) or is_unlisted):
+        transform = choose_transform(item) if counterfactual == "auto" else None
+        if transform is None:
+            return Target(None, None, cls, source=source, skip="no_answer")
+        (rel, answer), agree, is_unlisted = relation(item, transform), True, False
+        if answer is None:  # an annotation that says "change" without naming the answer
+            return Target(None, None, cls, source=source, skip="no_answer")
+    return Target(transform, rel, cls, answer if agree else None, is_unlisted,
+                  option_map(item, transform) if agree else None, source)

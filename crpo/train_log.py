@@ -11,6 +11,10 @@ from pathlib import Path
 
 import torch
 
+# Items of a step counted by why they lost a branch: an unreadable video, no counterfactual class or relation, no
+# counterfactual answer where the reward needs one (crr_mode=answer with crr_unmapped=skip, grpo_cf_aug).
+COUNTERS = ("skipped", "no_counterfactual", "no_cf_answer")
+
 
 def drop_rows_after(path: Path, step: int) -> None:
     """Keep only the rows of a JSONL log up to `step`: a resumed run starts from its checkpoint, and the rows the
@@ -50,7 +54,7 @@ class MetricsLogger:
 
     def log_step(self, step, plans, ro, scores, loss, stats, grad_norm, lr, seconds, gen_seconds, counters):
         if self.cfg.log_rollouts:
-            self.log_rollouts(step, scores)
+            self.log_rollouts(step, plans, ro.texts, scores)
         sums = {}
 
         def add(name, values):
@@ -72,18 +76,20 @@ class MetricsLogger:
         mean_keys = ["kl", "clip_region"] + [k for k in ("is_weight_mean", "is_truncated") if k in stats]
         local_means = [loss] + [stats.get(k, 0.0) for k in mean_keys]
         local = torch.tensor([v for n in names for v in sums[n]] + local_means
-                             + [counters["skipped"], counters["no_counterfactual"]], dtype=torch.float64)
+                             + [counters[k] for k in COUNTERS], dtype=torch.float64)
         total = self.acc.reduce(local.to(self.acc.device), reduction="sum").cpu().tolist()
         if not self.main:
             return
-        means = dict(zip(["loss", *mean_keys], (v / self.acc.num_processes for v in total[-3 - len(mean_keys):-2])))
+        k = len(COUNTERS)
+        means = dict(zip(["loss", *mean_keys], (v / self.acc.num_processes
+                                                for v in total[-k - 1 - len(mean_keys):-k])))
         row = {"step": step, "loss": means.pop("loss"), "kl": means.pop("kl"),
                "clip_fraction": means.pop("clip_region"), **means, "grad_norm": grad_norm, "lr": lr,
                "seconds": seconds, "generate_seconds": gen_seconds}
         for i, n in enumerate(names):
             s, c = total[2 * i], total[2 * i + 1]
             row[n] = s / c if c else None
-        row["skipped_items"], row["no_counterfactual_items"] = int(total[-2]), int(total[-1])
+        row.update({f"{name}_items": int(v) for name, v in zip(COUNTERS, total[-k:])})
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(row) + "\n")
         if self.writer:
@@ -92,24 +98,32 @@ class MetricsLogger:
                     self.writer.add_scalar(k, v, step)
         if self.wandb:
             self.wandb.log(row, step=step)
-        if self.cfg.log_completions_steps and step % self.cfg.log_completions_steps == 0:
+        if self.cfg.log_completions_steps and (step % self.cfg.log_completions_steps == 0
+                                               or step == self.cfg.max_steps):  # the last step always shows some
             self._samples(step, ro, scores)
         fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         self.bar.set_postfix_str(f"R {fmt(row['reward/orig'])}/{fmt(row['reward/cf'])} acc {fmt(row['acc/orig'])}/"
                                  f"{fmt(row['acc/cf'])} crr {fmt(row['crr'])} kl {row['kl']:.3f} {seconds:.1f}s/step")
         self.bar.update(1)
 
-    def log_rollouts(self, step, scores):
-        """One row per completion of this process, so reward design can be read rollout by rollout."""
+    def log_rollouts(self, step, plans, texts, scores):
+        """One row per completion of this process, so reward design can be read rollout by rollout: the text, what
+        was read from it, every reward term by name, the total and the advantage, and how the router read the item
+        (transform, question class, relation, the branch's truth)."""
         def num(v):
             return None if v is None or v != v else round(float(v), 6)
 
+        g = len(scores.answers) // max(1, sum(len(p.branches) for p in plans))
+        context = [(b, p) for p in plans for b in p.branches for _ in range(g)]
         with open(self.rollouts_path, "a") as f:
-            for r in range(len(scores.answers)):
+            for r, (branch, plan) in enumerate(context):
+                target = plan.target
                 row = {"step": step, "item_id": scores.item_id[r], "branch": scores.branch[r],
-                       "rollout": scores.rollout[r], "answer": scores.answers[r],
-                       "accuracy": num(scores.accuracy[r])}
-                row.update({name: num(values[r]) for name, values in sorted(scores.terms.items())})
+                       "rollout": scores.rollout[r], "transform": branch.clip.transform,
+                       "question_class": target.question_class if target else None, "relation": plan.relation,
+                       "truth": branch.truth, "notes": plan.notes or None, "text": texts[r],
+                       "answer": scores.answers[r], "accuracy": num(scores.accuracy[r])}
+                row.update({name: num(values[r]) for name, values in scores.terms.items()})
                 row.update({"total": num(scores.total[r]), "advantage": num(scores.advantages[r]),
                             "in_loss": bool(scores.in_loss[r])})
                 f.write(json.dumps(row) + "\n")

@@ -31,7 +31,7 @@ from crpo.config import TrainConfig, load_config
 from crpo.data import DataError, load_items
 from crpo.distributed import (compute_context, gathered_for_generation, generation_kwargs, make_accelerator,
                               run_failing_fast)
-from crpo.train_log import MetricsLogger
+from crpo.train_log import COUNTERS, MetricsLogger
 from crpo.methods import METHODS
 from crpo.methods.common import null_option_on, show_null_option
 from crpo.rollout import generate_rollouts
@@ -133,7 +133,8 @@ def load_plans(items, indices, offsets, cfg, video_root, step, counters, route_c
                              end=item.end, max_pixels=cfg.max_pixels or None)
         except (DataError, OSError) as e:
             counters["skipped"] += 1
-            print(f"skipping item {item.id}: {e}", file=sys.stderr)
+            from tqdm.auto import tqdm
+            tqdm.write(f"skipping item {item.id}: {e}", file=sys.stderr)  # on its own line, above the progress bar
             continue
         if item.transform:  # a twin stored as "original video + transform": that clip is this item's original,
             # and its own counterfactual branch transforms it again (a reversed twin's reversal is the video)
@@ -144,7 +145,8 @@ def load_plans(items, indices, offsets, cfg, video_root, step, counters, route_c
                                            seed=rollout_seed(cfg.seed, step, offset, -1))
         if null_option_on(cfg):
             plan = show_null_option(plan)
-        counters["no_counterfactual"] += "no_counterfactual" in plan.notes
+        for note in plan.notes:
+            counters[note] += 1
         plans.append(plan)
         plan_offsets.append(offset)
     if not plans:
@@ -152,22 +154,35 @@ def load_plans(items, indices, offsets, cfg, video_root, step, counters, route_c
     return plans, plan_offsets
 
 
+def check_inputs(cfg) -> None:
+    """Paths (crpo/config.py `check_paths`) and the model directory (crpo/models/local.py), before anything loads."""
+    from crpo.config import check_paths
+    from crpo.models.local import model_source
+    check_paths(cfg)
+    model_source(cfg.model, "config key 'model'")
+
+
 def train(cfg: TrainConfig) -> Path:
     from accelerate.utils import set_seed
     from crpo.models import VideoLM
 
+    check_inputs(cfg)  # before the model loads or anything is written: one line naming the key or item
     accelerator = make_accelerator(cfg.micro_batches)
     world, rank = accelerator.num_processes, accelerator.process_index
     if cfg.prompts_per_step % world:
         raise DataError(f"prompts_per_step={cfg.prompts_per_step} must be divisible by the {world} processes")
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
-    items = load_items(cfg.train_data)
+    items = load_items(cfg.train_data)  # unique ids, at least one item
     route_cache = {}
     if cfg.route_cache:  # decisions of an offline LLM router; training never calls an LLM
         from crpo.llm_router import load_route_cache
         route_cache = load_route_cache(cfg.route_cache)
     video_root = cfg.video_root or str(Path(cfg.train_data).parent)
+    from crpo.prompts import question_text
+    from crpo.text_budget import check_model_texts
+    check_model_texts(cfg.model, items, [question_text(it, cfg.answer_format) for it in items],
+                      cfg.max_text_tokens, cfg.train_data, "max_text_tokens")
 
     adapter = VideoLM.load(cfg.model, dtype=cfg.dtype, device=accelerator.device)
     ref_model = reference_model(adapter, cfg, accelerator)
@@ -200,7 +215,7 @@ def train(cfg: TrainConfig) -> Path:
     for step in range(start, cfg.max_steps):
         t0 = time.perf_counter()
         # Per step, so that metrics.jsonl rows are the same whether or not the run was resumed in between.
-        counters = {"skipped": 0, "no_counterfactual": 0}
+        counters = dict.fromkeys(COUNTERS, 0)
         # 1. this process's share of the step's items (whole items: both branches stay together)
         global_idx = step_items(len(items), cfg.prompts_per_step, step, cfg.seed)
         offsets = list(range(rank, cfg.prompts_per_step, world))
@@ -216,7 +231,8 @@ def train(cfg: TrainConfig) -> Path:
         t_gen = time.perf_counter() - t0
 
         # 3. reward terms, totals and advantages (the algorithm's `score`)
-        scores = score_rollouts(plans, ro.texts, ro.num_generations, cfg)
+        scores = score_rollouts(plans, ro.texts, ro.num_generations, cfg,
+                                all_reduce=lambda t: accelerator.reduce(t.to(accelerator.device), "sum").cpu())
         rows = scores.in_loss.nonzero().flatten().tolist()
         adv = scores.advantages.to(accelerator.device)
 

@@ -3,6 +3,7 @@ its completions), above all the property the issue is about: CRPO's cross-branch
 import math
 import random
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,6 +13,7 @@ from crpo.methods import METHODS
 from crpo.methods.common import NULL_OPTION, Branch, ItemPlan, null_option_on, with_null_option
 from crpo.rewards import extract_answer
 from crpo.scoring import score_rollouts
+from crpo.video import Clip
 
 G = 8
 DIRECTION = Item(id="d1", video="v.mp4", question="Which way does the ball move?", options=["left", "right"],
@@ -92,18 +94,28 @@ def test_per_branch_std_removes_the_gated_terms_which_is_why_crpo_groups_jointly
         torch.testing.assert_close(a_crpo, a_aug, atol=1e-3, rtol=0)
 
 
-def test_paper_mode_reward_terms_on_a_dynamic_and_a_static_item():
-    plan, _ = two_branch_plan(DIRECTION, "change", None)  # label-free: no counterfactual answer at all
+@pytest.mark.parametrize("cf_truth,mode", [(None, "any_change"), ("B", "any_change"), (None, "answer")])
+def test_any_change_reward_terms_on_a_dynamic_and_a_static_item(cf_truth, mode):
+    # the literal rule (any_change), and the default's crr_unmapped=change on an item whose answer is unknown
+    plan, _ = two_branch_plan(DIRECTION, "change", cf_truth)
     orig, cf = ["A"] * 6 + ["B", "?"], ["A"] * 4 + ["B"] * 3 + ["?"]
-    s = METHODS["crpo"].score(plan, texts(orig + cf), cfg())
+    s = METHODS["crpo"].score(plan, texts(orig + cf), cfg(crr_mode=mode, crr_unmapped="change"))
     behave_rate, acc_rate = 3 / 8, 6 / 8
     assert s.terms["accuracy"] == [1.0] * 6 + [0.0, 0.0] + [None] * G
     assert s.terms["behave"] == [None] * G + [0.0] * 4 + [1.0] * 3 + [0.0]  # unreadable never behaves
     assert s.terms["crr"] == [behave_rate] * 6 + [0.0, 0.0] + [0.0] * 4 + [acc_rate] * 3 + [0.0]
     assert s.groups == [list(range(2 * G))]
     static, _ = two_branch_plan(COLOUR, "same", "A")
-    s = METHODS["crpo"].score(static, texts(["A"] * G + ["A"] * 5 + ["B"] * 3), cfg())
+    s = METHODS["crpo"].score(static, texts(["A"] * G + ["A"] * 5 + ["B"] * 3), cfg(crr_mode=mode))
     assert s.terms["behave"][G:] == [1.0] * 5 + [0.0] * 3  # static: the answer must stay
+
+
+def test_answer_mode_pays_the_counterfactual_answer_only():
+    plan, _ = two_branch_plan(with_null_option(DIRECTION), "change", "B")
+    cf = ["B"] * 3 + ["C"] * 3 + ["A", "?"]  # the right change, "None of the above", the original, unreadable
+    s = METHODS["crpo"].score(plan, texts(["A"] * G + cf), cfg())
+    assert s.terms["behave"][G:] == [1.0] * 3 + [0.0] * 5
+    assert s.terms["crr"][:G] == [3 / 8] * G and s.terms["crr"][G:] == [1.0] * 3 + [0.0] * 5
 
 
 def test_null_option_is_appended_once_and_read_as_an_option():
@@ -114,10 +126,15 @@ def test_null_option_is_appended_once_and_read_as_an_option():
     assert extract_answer("none of the above", "multiple_choice", item.options) == "C"
     assert null_option_on(cfg()) and not null_option_on(cfg(algorithm="grpo"))
     assert null_option_on(cfg(algorithm="grpo", null_option="on")) and not null_option_on(cfg(null_option="off"))
-    # the null option is a change on a dynamic item: it earns R_behave
+    # read literally (any_change), the null option is a change on a dynamic item and earns R_behave; under the
+    # default it earns it only where it is the counterfactual answer (the transformed answer is not listed)
     plan, _ = two_branch_plan(item, "change", None)
-    s = METHODS["crpo"].score(plan, texts(["A"] * G + ["C"] * G), cfg())
+    s = METHODS["crpo"].score(plan, texts(["A"] * G + ["C"] * G), cfg(crr_mode="any_change"))
     assert s.terms["behave"][G:] == [1.0] * G
+    for cf_truth, earned in (("B", 0.0), ("C", 1.0)):
+        plan, _ = two_branch_plan(item, "change", cf_truth)
+        s = METHODS["crpo"].score(plan, texts(["A"] * G + ["C"] * G), cfg())
+        assert s.terms["behave"][G:] == [earned] * G
 
 
 def test_tgrpo_bonus_survives_its_default_advantage_scale():
@@ -160,10 +177,6 @@ def test_unknown_truth_stays_out_of_the_baseline():
     assert s.accuracy[:2 * G] == [None] * (2 * G)
     assert all(math.isnan(v) for v in s.total[:2 * G].tolist()) and (s.advantages[:2 * G] == 0).all()
     assert s.advantages[2 * G:].abs().sum() > 0
-    # mapped-mode CRR is not gated where the counterfactual truth is unknown
-    plan, _ = two_branch_plan(DIRECTION, "change", None)
-    s = METHODS["crpo"].score(plan, texts(["A"] * G + ["B"] * G), cfg(crr_mode="differ"))
-    assert s.terms["crr"][G:] == [1.0] * G and s.terms["accuracy"][G:] == [None] * G
 
 
 @pytest.mark.parametrize("key,value", [("algorithm", "ppo"), ("crr_mode", "exact"), ("advantage_grouping", "pooled"),
@@ -173,39 +186,44 @@ def test_config_rejects_unknown_choices_naming_the_allowed_values(key, value):
         load_config(TrainConfig, None, [f"{key}={value}"])
 
 
-def test_counterfactual_choice_follows_the_class_and_a_cached_llm_decision():
-    from crpo.methods.common import choose_counterfactual
+def test_counterfactual_target_follows_the_class_and_a_cached_llm_decision():
     from crpo.prompts import question_text
-    c = cfg()
-    lexicon = choose_counterfactual(DIRECTION, c, None, needs_answer=False)
+    from crpo.task_class import counterfactual_target
+    lexicon = counterfactual_target(DIRECTION)
     assert (lexicon.transform, lexicon.relation, lexicon.question_class) == ("reverse", "change", "spatiotemporal")
-    assert lexicon.cf_truth == "B"  # known here, so acc/cf can be logged; crpo's rewards never read it
-    cached = choose_counterfactual(DIRECTION, c, "spatial", needs_answer=False)
-    assert (cached.transform, cached.relation) == ("hflip", "change")
-    static = choose_counterfactual(COLOUR, c, None, needs_answer=False)
-    assert (static.transform, static.relation) == ("hflip", "same")
-    # a class the lexicon cannot answer for: crpo still gets its branch, cf-aug (which needs the label) does not
-    odd = Item(id="o", video="v.mp4", question="In which direction is the car moving?", answer="B",
+    assert lexicon.answer == "B" and lexicon.source == "lexicon"
+    cached = counterfactual_target(DIRECTION, cached="spatial")
+    assert (cached.transform, cached.relation, cached.source) == ("hflip", "change", "llm")
+    static = counterfactual_target(COLOUR)
+    assert (static.transform, static.relation, static.answer) == ("hflip", "same", "A")
+    # "to the left" reversed is "to the right", which is not listed: the null option is the counterfactual answer
+    odd = Item(id="o", video="v.mp4", question="In which direction is the car moving?", answer="A",
                options=["to the left", "towards the camera", "it is not moving"], category="moving_direction")
-    assert choose_counterfactual(odd, c, None, needs_answer=False).relation == "change"
-    assert choose_counterfactual(odd, c, None, needs_answer=True) is None
+    target = counterfactual_target(odd, null_option=True)
+    assert (target.relation, target.answer, target.unlisted) == ("change", None, True)
+    assert counterfactual_target(odd, needs_answer=True, null_option=False).skip == "no_answer"
+    clip = Clip(np.zeros((2, 4, 4, 3), np.uint8), 2.0, np.arange(2), (4, 4), 1.0)
+    plan = METHODS["crpo"].plan(0, odd, clip, cfg())
+    assert plan.branches[1].truth == "D" and plan.relation == "change"  # D = "None of the above", appended
+    assert METHODS["grpo_cf_aug"].plan(0, odd, clip, cfg(algorithm="grpo_cf_aug")).notes == ["no_cf_answer"]
     assert "C. None of the above" in question_text(with_null_option(DIRECTION))
 
 
 def test_every_classified_item_of_a_tempcompass_style_file_gets_a_counterfactual_branch():
     # tests/data/tempcompass_style.json: TempCompass's multi-choice layout (direction, order, attribute_change,
-    # speed, action), no counterfactual answers anywhere. crpo needs only the class; cf-aug needs the answer.
+    # speed, action), no counterfactual answers anywhere. The literal rule (any_change) needs only the class; the
+    # default needs the counterfactual answer (or knows it is not listed); cf-aug needs a listed answer.
     from pathlib import Path
 
     from crpo.importers import convert
-    from crpo.methods.common import choose_counterfactual
-    from crpo.task_class import question_class
+    from crpo.task_class import counterfactual_target, question_class
     items = convert("tempcompass", Path(__file__).parent / "data" / "tempcompass_style.json")
     classified = [it for it in items if question_class(it) != "unknown"]
-    crpo = [it for it in items if choose_counterfactual(it, cfg(), None, needs_answer=False)]
-    labelled = [it for it in items if choose_counterfactual(it, cfg(), None, needs_answer=True)]
-    assert crpo == classified and len(classified) >= 0.8 * len(items)
-    assert len(labelled) < len(crpo)  # the label-free rewards reach items the answer-mapping router cannot
+    literal = [it for it in items if not counterfactual_target(it).skip]
+    default = [it for it in items if not counterfactual_target(it, needs_answer=True).skip]
+    labelled = [it for it in items if not counterfactual_target(it, needs_answer=True, null_option=False).skip]
+    assert literal == classified and len(classified) >= 0.8 * len(items)
+    assert len(labelled) <= len(default) <= len(literal)
 
 
 def test_eval_steps_without_a_bench_is_a_config_error():

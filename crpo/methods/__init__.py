@@ -1,7 +1,7 @@
 """The algorithms, one module each; the trainer knows none of them by name.
 
     method = METHODS[cfg.algorithm]
-    plan = method.plan(item_index, item, clip, cfg, cached_class, seed)   # branches of one item
+    plan = method.plan(item_index, item, clip, cfg, cached, seed)   # branches of one item
     item_scores = method.score(plan, texts, cfg)                           # reward terms by name, groups
 
 Every algorithm generates 2G completions per item, so comparisons are at equal rollout budget:

@@ -15,7 +15,7 @@ from crpo.methods.common import (Branch, ItemPlan, ItemScores, on_rows, read, ro
                                  trained_groups)
 
 
-def plan(item_index, item, clip, cfg, cached_class=None, seed=0):
+def plan(item_index, item, clip, cfg, cached=None, seed=0):
     return ItemPlan(item, [Branch(item_index, item, "orig", clip, item.answer),
                            Branch(item_index, item, "reversed", counterfactual(clip, "reverse"), None,
                                   in_loss=False)])

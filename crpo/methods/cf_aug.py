@@ -12,8 +12,8 @@ from __future__ import annotations
 from crpo.methods.common import correctness_only, counterfactual_plan
 
 
-def plan(item_index, item, clip, cfg, cached_class=None, seed=0):
-    return counterfactual_plan(item_index, item, clip, cfg, cached_class, needs_answer=True)
+def plan(item_index, item, clip, cfg, cached=None, seed=0):
+    return counterfactual_plan(item_index, item, clip, cfg, cached, needs_answer=True)
 
 
 score = correctness_only  # each branch against its own truth, which on the counterfactual clip is the label

@@ -2,7 +2,7 @@
 
 An algorithm (one module per algorithm in this package) is two functions:
 
-    plan(item_index, item, clip, cfg, cached_class, seed) -> ItemPlan    which branches an item is rolled out on
+    plan(item_index, item, clip, cfg, cached, seed) -> ItemPlan        which branches an item is rolled out on
     score(plan, texts, cfg) -> ItemScores                                 reward terms by name, groups, in_loss
 
 Rows of an item are its branches' rollouts in branch order: row b * G + j is rollout j of branch b.
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from crpo import rewards
 from crpo.counterfactual import counterfactual
 from crpo.data import Item
-from crpo.router import choose_transform, option_map, relation
-from crpo.task_class import CLASS_RELATION, CLASS_TRANSFORM, question_class, relation_class
+from crpo.data import LETTERS
+from crpo.task_class import Target, counterfactual_target
 from crpo.video import Clip
 
 NULL_OPTION = "None of the above"
@@ -40,6 +40,7 @@ class ItemPlan:
     relation: str | None = None          # "change" | "same" when a counterfactual branch exists
     cf_answer_of: dict | None = None     # router's option map, for crr_mode=mapped
     notes: list[str] = field(default_factory=list)
+    target: Target | None = None         # how the router read the counterfactual (None: no such branch)
 
 
 @dataclass
@@ -75,55 +76,35 @@ def original_twice(item_index: int, item: Item, clip: Clip, note: str | None = N
     return plan
 
 
-@dataclass
-class CounterfactualChoice:
-    transform: str
-    relation: str                 # "change" | "same"
-    question_class: str | None    # None when cfg.counterfactual names the transform
-    cf_truth: str | None          # the router's counterfactual answer, when it can map the answer
-    cf_answer_of: dict | None     # the router's option map, when it has one
-
-
-def choose_counterfactual(item: Item, cfg, cached_class: str | None, needs_answer: bool
-                          ) -> CounterfactualChoice | None:
-    """The item's counterfactual, or None when it cannot have one (a pure function of the text: no clip).
-
-    The transform: `cfg.counterfactual`, or with "auto" the one of the item's question class (crpo/task_class.py:
-    an LLM router's cached class first, then the lexicon). The relation: the class's ("change" or "same"). The
-    counterfactual answer (the router's, when it can map the answer) is required only when `needs_answer`
-    (grpo_cf_aug, and crpo with crr_mode mapped/differ); otherwise it only feeds the acc/cf metric.
-    """
-    if cfg.counterfactual == "auto":
-        cls = question_class(item, cached_class)
-        transform, rel = CLASS_TRANSFORM.get(cls), CLASS_RELATION.get(cls)
-    else:
-        transform, cls = cfg.counterfactual, None
-        rel = relation(item, transform)[0] if "+" in transform else relation_class(item, transform)
-    if transform is None or rel in (None, "unknown"):
+def null_letter(item: Item) -> str | None:
+    """The letter of "None of the above" when `item` shows it (the last option), else None."""
+    if item.problem_type != "multiple_choice" or not item.options:
         return None
-    mapped_rel, cf_truth = relation(item, transform)
-    agree = mapped_rel == rel  # the class and the lexicon disagree: no label to trust
-    if needs_answer and not (agree and cf_truth is not None):
-        # A label is required: the lexicon router's own pick (a reversal that changes the answer, else a mirror).
-        transform = choose_transform(item) if cfg.counterfactual == "auto" else None
-        if transform is None:
-            return None
-        (rel, cf_truth), agree = relation(item, transform), True
-        if cf_truth is None:  # an annotation that says "change" without naming the answer
-            return None
-    return CounterfactualChoice(transform, rel, cls, cf_truth if agree else None,
-                                option_map(item, transform) if agree else None)
+    last = item.options[-1]
+    return LETTERS[len(item.options) - 1] if rewards.normalize_text(last) == rewards.normalize_text(NULL_OPTION) \
+        else None
 
 
-def counterfactual_plan(item_index: int, item: Item, clip: Clip, cfg, cached_class: str | None,
-                        needs_answer: bool) -> ItemPlan:
-    """Original + counterfactual branch (`choose_counterfactual`), or `original_twice` noted "no_counterfactual"."""
-    choice = choose_counterfactual(item, cfg, cached_class, needs_answer)
-    if choice is None:
-        return original_twice(item_index, item, clip, "no_counterfactual")
+def counterfactual_plan(item_index: int, item: Item, clip: Clip, cfg, cached=None, needs_answer: bool = False
+                        ) -> ItemPlan:
+    """Original + counterfactual branch, or `original_twice` noted with why there is none.
+
+    The router reads the branch from the text (crpo/task_class.py `counterfactual_target`). Its truth is the
+    counterfactual answer the text tells: the rules' answer, or the null option's letter where the transformed
+    answer is none of the options and the null option is shown (`null_option_on`). With `needs_answer`, an item
+    whose counterfactual answer the text does not tell gets no counterfactual branch (noted "no_cf_answer")."""
+    null = null_option_on(cfg) or null_letter(item) is not None  # shown by us, or among the item's own options
+    target = counterfactual_target(item, cfg.counterfactual, cached, needs_answer, null_option=null)
+    if target.skip:
+        return original_twice(item_index, item, clip, "no_counterfactual" if target.skip == "unknown_class"
+                              else "no_cf_answer")
+    shown = with_null_option(item) if null else item
+    truth = null_letter(shown) if target.unlisted else target.answer
+    if needs_answer and truth is None:
+        return original_twice(item_index, item, clip, "no_cf_answer")
     return ItemPlan(item, [Branch(item_index, item, "orig", clip, item.answer),
-                           Branch(item_index, item, "cf", counterfactual(clip, choice.transform), choice.cf_truth)],
-                    relation=choice.relation, cf_answer_of=choice.cf_answer_of)
+                           Branch(item_index, item, "cf", counterfactual(clip, target.transform), truth)],
+                    relation=target.relation, cf_answer_of=target.option_map, target=target)
 
 
 def read(plan: ItemPlan, texts: list[str], cfg) -> tuple[list[str | None], list[float | None], list[float]]:

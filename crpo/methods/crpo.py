@@ -4,19 +4,31 @@ The counterfactual is the item's question class's transform (crpo/task_class.py:
 questions are reversed, spatial ones mirrored, static ones mirrored as invariance twins); multiple-choice items
 carry "None of the above" as an extra last option on both branches (null_option=auto).
 
-crr_mode=paper (default; label-free, the paper's five terms; formulas in crpo/rewards.py):
+The paper's five terms (formulas in crpo/rewards.py), for every crr_mode:
     original rollout i:        accuracy_weight * acc_i + format_weight * fmt_i + crr_weight * acc_i * agg_j(behave_j)
     counterfactual rollout j:  behave_weight * behave_j + format_weight * fmt_j + crr_weight * behave_j * agg_i(acc_i)
-    behave_j = [y_j readable and y_j != original answer] for dynamic (change) items, [y_j == answer] for static ones
-  Needs only the relation class, never the counterfactual answer. Departures, where the paper is silent: R_format
-  is scored on both branches (under joint grouping a term on one branch only would rank every original rollout
-  above every counterfactual one); "change" is measured against the original's correct answer, not against the
-  original rollouts (it is then a property of each counterfactual rollout alone, and a shortcut answer, which
-  repeats the original's answer, never earns it); the other branch is aggregated by its mean (crr_aggregate).
-crr_mode=mapped / differ (variants that need the router's counterfactual answer for acc on the counterfactual
-  branch): both branches earn accuracy against their own truth, and CRR is the fraction of the other branch's
-  rollouts standing in the relation (crpo.rewards.counterfactual_relation_reward), mapped following the router's
-  option map, gated on correctness where the truth is known.
+The modes differ in what "behaves as expected" means on the counterfactual clip:
+
+crr_mode=answer (default): behave_j is the accuracy of y_j against the counterfactual answer the question text
+  tells (the router: "left" -> "right" under a mirror, "opening" -> "closing" under a reversal; the answer itself
+  for static questions; "None of the above" exactly where the transformed answer is none of the listed options),
+  scored by the problem type's own score (ROUGE, MRA, WER for partial types). No annotation is needed, and neither
+  "None of the above" nor a wrong option earns what the right change earns. An item whose counterfactual answer
+  the text does not tell follows `crr_unmapped`: skip (default) gives it no counterfactual branch (2G original
+  rollouts, as GRPO; noted no_cf_answer and counted), change scores it by the literal rule below. Why skip: under
+  "change" a policy that cannot see the video earns more by moving answers off the correct one (the table in the
+  README, computed by crpo/methods/policy_table.py); under skip it never does.
+crr_mode=any_change (the paper read literally, kept for ablations): behave_j = 1 - score(y_j, original answer) for
+  dynamic items (any readable answer other than the original's correct one: 1 for letters), score(y_j, answer)
+  for static ones. It needs only the relation, and it pays "None of the above" and every wrong option as much as
+  the right change.
+crr_mode=mapped: both branches earn accuracy against their own truth, and CRR is the fraction of the other
+  branch's rollouts standing in the relation, following the router's option map (crpo.rewards.
+  counterfactual_relation_reward), gated on correctness; items without a counterfactual answer get no branch.
+
+Departures, where the paper is silent: R_format is scored on both branches (under joint grouping a term on one
+branch only would rank every original rollout above every counterfactual one); the other branch is aggregated by
+its mean (crr_aggregate).
 
 Advantages: both branches of an item form one group (advantage_grouping=joint), the only scheme under which the
 cross-branch terms change the gradient (see benchmarks/advantage_schemes.py).
@@ -28,8 +40,13 @@ from crpo.methods.common import (ItemScores, correctness_only, counterfactual_pl
                                  read, rows_of, trained_groups)
 
 
-def plan(item_index, item, clip, cfg, cached_class=None, seed=0):
-    return counterfactual_plan(item_index, item, clip, cfg, cached_class, needs_answer=cfg.crr_mode != "paper")
+def needs_answer(cfg) -> bool:
+    """Does an item need its counterfactual answer for a counterfactual branch under this config?"""
+    return cfg.crr_mode == "mapped" or (cfg.crr_mode == "answer" and cfg.crr_unmapped == "skip")
+
+
+def plan(item_index, item, clip, cfg, cached=None, seed=0):
+    return counterfactual_plan(item_index, item, clip, cfg, cached, needs_answer=needs_answer(cfg))
 
 
 def score(plan, texts, cfg) -> ItemScores:
@@ -39,19 +56,25 @@ def score(plan, texts, cfg) -> ItemScores:
     n, g = len(texts), len(texts) // len(plan.branches)
     groups, in_loss = trained_groups(plan, g, cfg), [True] * n
     o, c = rows_of(plan, g, "orig"), rows_of(plan, g, "cf")
-    if cfg.crr_mode == "paper":
-        truth = rewards.normalize_answer(plan.item.answer, plan.item.problem_type)
-        behave = rewards.behave_reward([answers[r] for r in c], plan.relation, truth)
-        crr_o, crr_c = rewards.paper_crr([acc[r] for r in o], behave, cfg.crr_aggregate)
-        terms = {"accuracy": on_rows(o, [acc[r] for r in o], n), "behave": on_rows(c, behave, n), "format": fmt,
-                 "crr": on_rows(o + c, crr_o + crr_c, n)}
-        return ItemScores(answers, acc, terms, groups, in_loss)
+    if cfg.crr_mode == "mapped":
+        return _mapped(plan, answers, acc, fmt, o, c, groups, cfg)
+    if cfg.crr_mode == "answer" and plan.branches[1].truth is not None:
+        behave = [acc[r] for r in c]  # against the counterfactual answer, by the problem type's own score
+    else:  # any_change, or crr_unmapped=change on an item whose counterfactual answer the text does not tell
+        behave = rewards.behave_reward([answers[r] for r in c], plan.relation, plan.item.answer,
+                                       plan.item.problem_type)
+    crr_o, crr_c = rewards.paper_crr([acc[r] for r in o], behave, cfg.crr_aggregate)
+    terms = {"accuracy": on_rows(o, [acc[r] for r in o], n), "behave": on_rows(c, behave, n), "format": fmt,
+             "crr": on_rows(o + c, crr_o + crr_c, n)}
+    return ItemScores(answers, acc, terms, groups, in_loss)
+
+
+def _mapped(plan, answers, acc, fmt, o, c, groups, cfg) -> ItemScores:
+    n = len(answers)
     gate = cfg.crr_gate_on_correct
-    known_o, known_c = plan.branches[0].truth is not None, plan.branches[1].truth is not None
     crr_o, crr_c = rewards.counterfactual_relation_reward(
-        [answers[r] for r in o], [answers[r] for r in c], plan.relation,
-        cf_answer_of=plan.cf_answer_of if cfg.crr_mode == "mapped" else None,
-        correct_orig=[acc[r] >= 0.5 for r in o] if gate and known_o else None,  # >= 0.5: partial scores
-        correct_cf=[acc[r] >= 0.5 for r in c] if gate and known_c else None)    # (ROUGE, MRA) count when mostly right
+        [answers[r] for r in o], [answers[r] for r in c], plan.relation, cf_answer_of=plan.cf_answer_of,
+        correct_orig=[acc[r] >= 0.5 for r in o] if gate else None,  # >= 0.5: partial scores (ROUGE, MRA)
+        correct_cf=[acc[r] >= 0.5 for r in c] if gate else None)    # count when mostly right
     return ItemScores(answers, acc, {"accuracy": acc, "format": fmt, "crr": on_rows(o + c, crr_o + crr_c, n)},
-                      groups, in_loss)
+                      groups, [True] * n)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from crpo.methods.common import correctness_only, original_twice
 
 
-def plan(item_index, item, clip, cfg, cached_class=None, seed=0):
+def plan(item_index, item, clip, cfg, cached=None, seed=0):
     return original_twice(item_index, item, clip)
 
 

@@ -13,7 +13,7 @@ from crpo.counterfactual import counterfactual
 from crpo.methods.common import Branch, ItemPlan, ItemScores, on_rows, read, rows_of, trained_groups
 
 
-def plan(item_index, item, clip, cfg, cached_class=None, seed=0):
+def plan(item_index, item, clip, cfg, cached=None, seed=0):
     shuffled = counterfactual(clip, "shuffle", seed=seed)
     return ItemPlan(item, [Branch(item_index, item, "orig", clip, item.answer),
                            Branch(item_index, item, "shuffled", shuffled, item.answer, in_loss=False)])
