@@ -292,13 +292,19 @@ def _cache_write(cache_dir, key: str, clip: Clip) -> None:
         os.replace(tmp, base + suffix)
 
 
-def write_video(path, frames: np.ndarray, fps: float = 8.0, crf: int = 12) -> None:
-    """Write uint8 [T, H, W, 3] RGB frames as an H.264 mp4 (even sides; yuv420p so every player reads it).
+def write_video(path, frames: np.ndarray, fps: float = 8.0, crf: int | None = None) -> None:
+    """Write uint8 [T, H, W, 3] RGB frames as an H.264 mp4 (even sides). Written to a temp name and renamed: never
+    half a file.
 
-    A low CRF keeps synthetic textures within a few grey levels of the source, so a twin video decodes to the
-    transform of its original within codec tolerance. Written to a temp name and renamed: never half a file.
+    By default the encoding is lossless RGB (libx264rgb, qp 0): the decoded frames are the input frames, bit for
+    bit, so whatever the project writes for itself (synthetic worlds, materialised twins) decodes the same on every
+    run. The lossy path (`crf`, yuv420p, which every player reads) is not a function of its input on these CPUs:
+    x264's AVX-512 code reads heap memory it never wrote, and the same frames encoded twice gave different bytes
+    and different decoded pixels (41-50 of the demo's 1,100 clips differed between two runs). Lossless costs about
+    30% more bytes on the synthetic clips.
     """
     import os
+    from fractions import Fraction
 
     import av
 
@@ -307,13 +313,17 @@ def write_video(path, frames: np.ndarray, fps: float = 8.0, crf: int = 12) -> No
         raise ValueError(f"{path}: expected frames [T, H, W, 3], got shape {frames.shape}")
     t, h, w, _ = frames.shape
     if h % 2 or w % 2:
-        raise ValueError(f"{path}: H.264 with yuv420p needs even sides, got {w}x{h}")
+        raise ValueError(f"{path}: H.264 needs even sides, got {w}x{h}")
     tmp = f"{path}.tmp.mp4"
-    from fractions import Fraction
     with av.open(tmp, mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        if crf is None:
+            stream = container.add_stream("libx264rgb", rate=Fraction(fps).limit_denominator(1000))
+            stream.width, stream.height, stream.pix_fmt = w, h, "rgb24"
+            stream.options = {"qp": "0", "preset": "veryfast"}
+        else:
+            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            stream.options = {"crf": str(crf), "preset": "veryfast"}
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)

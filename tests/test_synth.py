@@ -1,8 +1,12 @@
-"""The synthetic world: determinism, counts, the training shortcut, bench balance and pairing, codec tolerance
-of materialised twins, ground truth read back from decoded pixels, and the router against every bench item."""
+"""The synthetic world: determinism (bytes and decoded frames, across processes and heap states), counts, the
+training shortcut, options without the counterfactual answer, bench balance and pairing, lossless twins, ground
+truth read back from decoded pixels, and the router against every item."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -13,17 +17,18 @@ import pytest
 from crpo.data import LETTERS, DataError, load_items
 from crpo.synth import generate
 from crpo.synth.render import BACKGROUND, render
-from crpo.synth.scenes import CATEGORIES, CUE_COLOURS, DYNAMIC, KINDS, PALETTE, Config, num_answers
+from crpo.synth.scenes import CATEGORIES, CUE_COLOURS, DYNAMIC, KINDS, PALETTE, SIZE_QUESTIONS, SIZES, Config, num_answers
+from crpo.synth.scenes import DIRECTIONS, transform_scene, transform_truth
 from crpo.synth.world import apply_transform, bench_scene, skewed_prior, train_scene
 
 CFG = Config()
-TRAIN, PAIRS = 36, 36  # 36 pairs: 6 per category, every kind of every category at least twice
+TRAIN, PAIRS = 36, 48  # 48 pairs: 8 per category, every kind of every category at least twice
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth")
-    generate(out, train=TRAIN, bench_pairs=PAIRS, bias=0.9, seed=3, preview=True)
+    generate(out, train=TRAIN, bench_pairs=PAIRS, bias=0.9, seed=3, preview=True, null_share=0.5)
     return out
 
 
@@ -102,7 +107,12 @@ def test_train_colour_cue_holds_with_probability_bias(bias):
 def test_train_items_record_the_cue(world):
     for item in load_items(world / "train.jsonl"):
         if item.category in DYNAMIC:
-            assert item.extra["cue"] == (item.extra["colour"] == CUE_COLOURS[LETTERS.index(item.answer)])
+            # the cue colour stands for the answer's value (its index among all of the question's answers), also
+            # where the options leave a value out and the letters shift
+            truth = item.extra["truth"]
+            full = DIRECTIONS.index(truth["direction"]) if "direction" in truth else \
+                SIZES.index(truth["size"]) if "size" in truth else LETTERS.index(item.answer)
+            assert item.extra["cue"] == (item.extra["colour"] == CUE_COLOURS[full])
         else:
             assert item.extra["cue"] is False
 
@@ -110,7 +120,7 @@ def test_train_items_record_the_cue(world):
 def test_bench_answers_balanced_and_colour_free():
     counts, cue_hits, dynamic = {}, 0, 0
     for i in range(96):
-        scene = bench_scene(i, 0, CFG, CATEGORIES)
+        scene, _ = bench_scene(i, 0, CFG, CATEGORIES)
         key = scene.answer if scene.options is None else scene.answer_index  # colour questions: balanced letters
         counts.setdefault((scene.category, scene.kind), Counter())[key] += 1
         if scene.category in DYNAMIC:
@@ -130,8 +140,12 @@ def test_bench_pairs(world):
         assert original.pair_id == twin.pair_id and twin.extra["twin_of"] == original.id
         assert (original.question, original.options, original.category) == (twin.question, twin.options, twin.category)
         assert twin.extra["colour"] == original.extra["colour"]
-        t = twin.extra["twin_transform"]
-        if original.category in DYNAMIC:  # the answer must move, so no function of the (shared) colour is right twice
+        t, truth = twin.extra["twin_transform"], original.extra["truth"]
+        if original.extra["kind"] in ("stripes", "checks") and t == "hflip":  # mirror pairs of direction questions
+            assert (twin.answer != original.answer) == (truth["direction"] in ("left", "right"))
+        elif original.extra["kind"] == "size" and truth["size"] == "same":  # no change to reverse: a mirror twin
+            assert t == "hflip" and twin.answer == original.answer
+        elif original.category in DYNAMIC:  # the answer must move, so no function of the (shared) colour is right twice
             assert t == "reverse" and twin.answer != original.answer
         elif original.extra["kind"] in ("relative", "side"):
             assert t == "hflip" and twin.answer != original.answer
@@ -139,22 +153,58 @@ def test_bench_pairs(world):
             assert t == "hflip" and twin.answer == original.answer
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Codec: twins decode to the transform of their decoded original
+def test_direction_bench_has_mirror_and_reversal_pairs():
+    drawn = [bench_scene(i, 0, CFG, ("moving_direction",), {"moving_direction": ("checks",)}) for i in range(16)]
+    pairs = Counter((scene.truth["direction"], transform) for scene, transform in drawn)
+    # every direction twice reversed and twice mirrored (horizontal: the opposite; vertical: an invariance pair)
+    assert pairs == {(d, t): 2 for d in DIRECTIONS for t in ("hflip", "reverse")}
 
-def test_twin_video_is_transform_of_original_within_codec_tolerance(world):
+
+def test_some_training_items_leave_the_counterfactual_answer_out():
+    cats = ("moving_direction", "reversible_dynamics", "event_sequence")
+    scenes = [train_scene(i, 0, CFG, cats, 0.5, null_share=0.4)[0] for i in range(600)]
+    many = [sc for sc in scenes if num_answers(sc.category, sc.kind) >= 3]  # 4 directions, 3 sizes
+    changing = [sc for sc in many if transform_truth(sc.truth, "reverse") != sc.truth]
+    left_out = [sc for sc in many if transform_scene(sc, "reverse").answer is None]
+    assert set(map(id, left_out)) <= set(map(id, changing))
+    assert 0.25 < len(left_out) / len(changing) < 0.55, (len(left_out), len(changing))  # about null_share
+    for sc in left_out:
+        assert sc.answer in sc.options and len(sc.options) == num_answers(sc.category, sc.kind) - 1
+    ids = set(map(id, many))
+    assert all(transform_scene(sc, "reverse").answer is not None for sc in scenes if id(sc) not in ids)
+    # null_share 0 draws the same scenes as a world without the option: its draw comes last
+    plain = [train_scene(i, 0, CFG, cats, 0.5)[0] for i in range(40)]
+    assert [sc.params for sc in plain] == [sc.params for sc in scenes[:40]]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Lossless video: decoded frames are the rendered ones, in every process and whatever the heap holds
+
+def test_decoded_frames_equal_rendered_frames_and_twins_equal_transforms(world):
     bench = load_items(world / "bench.jsonl")
-    for original, twin in zip(bench[::2], bench[1::2]):
-        a, b = decode(world / original.video), decode(world / twin.video)
-        diff = np.abs(apply_transform(a, twin.extra["twin_transform"]).astype(int) - b).mean()
-        assert diff < 3, (twin.id, diff)
-    # The codec keeps colours: yuv420p halves chroma resolution, so sharp colour/black edges are off by a few
-    # levels (mean abs 3-5), but most pixels are within 2 levels and the mean colour within 2.
-    for i in range(6):
-        drawn = render(bench_scene(i, 3, CFG, CATEGORIES), CFG).astype(int)
-        decoded = decode(world / bench[2 * i].video).astype(int)
-        assert np.median(np.abs(drawn - decoded)) <= 2
-        assert np.abs(drawn.mean((0, 1, 2)) - decoded.mean((0, 1, 2))).max() < 2
+    for i, (original, twin) in enumerate(zip(bench[::2], bench[1::2])):
+        drawn = render(bench_scene(i, 3, CFG, CATEGORIES)[0], CFG)
+        assert np.array_equal(decode(world / original.video), drawn), original.id
+        assert np.array_equal(decode(world / twin.video), apply_transform(drawn, twin.extra["twin_transform"]))
+
+
+def test_synth_gives_identical_files_across_processes_and_heap_states(tmp_path):
+    """The fault this guards against: x264's lossy AVX-512 path read heap memory it never wrote, so the same
+    frames gave different mp4 bytes from one process to the next (only after torch was imported). Each run here
+    imports torch first; the second fills fresh heap memory with a fixed byte (MALLOC_PERTURB_)."""
+    code = "import sys, torch; from crpo.cli import main; sys.exit(main(sys.argv[1:]))"
+    outs = []
+    for k, extra_env in enumerate(({}, {"MALLOC_PERTURB_": "85"})):
+        out = tmp_path / f"run{k}"
+        env = {**os.environ, "PYTHONHASHSEED": str(k), **extra_env}
+        subprocess.run([sys.executable, "-c", code, "synth", "--out", str(out), "--train", "8", "--bench-pairs", "8",
+                        "--seed", "11", "--preview"], check=True, env=env, capture_output=True)
+        outs.append(out)
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert len(files) == 8 + 2 * 8 + 3 and files == sorted(p.relative_to(outs[1]) for p in outs[1].rglob("*")
+                                                            if p.is_file())
+    differ = [str(f) for f in files if (outs[0] / f).read_bytes() != (outs[1] / f).read_bytes()]
+    assert not differ, differ
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -246,6 +296,11 @@ def read_answer(item, frames) -> str:
         return ("right" if dx > 0 else "left") if abs(dx) > abs(dy) else ("down" if dy > 0 else "up")
     if kind == "pinwheel":
         return _rotation(frames)
+    if kind == "size":
+        first, last = mask[0].sum(), mask[-1].sum()
+        value = "same" if abs(int(last) - int(first)) < 0.1 * first else "grows" if last > first else "shrinks"
+        phrasing = next(opts for _, opts in SIZE_QUESTIONS if set(item.options) <= set(opts))
+        return phrasing[SIZES.index(value)]
     if kind in ("grow", "fill"):
         more = mask[-1].sum() > mask[0].sum()
         return {"grow": ("growing", "shrinking"), "fill": ("filling", "emptying")}[kind][not more]
@@ -293,7 +348,35 @@ def test_router_is_right_for_every_bench_item(world):
     for original, twin in zip(bench[::2], bench[1::2]):
         t = twin.extra["twin_transform"]
         expected = ("same" if twin.answer == original.answer else "change", twin.answer)
-        got = (relation(original, t), choose_transform(original))
+        mirror_pair = original.category == "moving_direction" and t == "hflip"  # the bench's choice, not the router's
+        got = (relation(original, t), t if mirror_pair else choose_transform(original))
         if got != (expected, t):
             wrong.append((original.id, original.question, got, (expected, t)))
+    assert not wrong, json.dumps(wrong, indent=1)
+
+
+def test_router_reads_every_items_class_and_counterfactual_answer_from_text(world):
+    """Every multiple-choice item, every phrasing, options with and without the counterfactual answer: the class
+    (crpo.task_class) follows from the world's truth, and under the class's transform the router's counterfactual
+    answer is the world's where it is listed and unknown where it is not (there "None of the above" is right)."""
+    from crpo.router import relation
+    from crpo.task_class import CLASS_TRANSFORM, question_class, relation_class
+
+    items = [i for i in load_items(world / "train.jsonl") + load_items(world / "bench.jsonl")
+             if i.problem_type == "multiple_choice"]
+    assert any(None in i.extra["counterfactual_answers"].values() for i in items)
+    wrong = []
+    for item in items:
+        text, after = answer_text(item), item.extra["counterfactual_answers"]
+        h, r = (after[t] != text for t in ("hflip", "reverse"))
+        expected = "spatiotemporal" if h and r else "temporal" if r else "spatial" if h else "static"
+        cls = question_class(item)
+        t = CLASS_TRANSFORM.get(cls)
+        want = ("change" if after[t] != text else "same",
+                LETTERS[item.options.index(after[t])] if after[t] is not None else None) if t else None
+        got = relation(item, t) if t else None
+        if after.get(t, "") is None:  # left out of the options: the router cannot name it, the class still changes
+            want, got = ("unknown", None, "change"), (*got, relation_class(item, t))
+        if (cls, got) != (expected, want):
+            wrong.append((item.id, item.question, item.options, text, (cls, got), (expected, want)))
     assert not wrong, json.dumps(wrong, indent=1)

@@ -115,11 +115,23 @@ def _pinwheel(frames, scene, cfg):
 
 
 def _grow(frames, scene, cfg):
+    _draw_sized(frames, scene, cfg, _ramp(_times(cfg), "growing", scene.truth["change"]))
+
+
+def _size(frames, scene, cfg):
+    # "same" holds the middle size: the first frame alone cannot tell it from a change, only the clip can.
+    size = scene.truth["size"]
+    t = _times(cfg)
+    _draw_sized(frames, scene, cfg, t if size == "grows" else 1 - t if size == "shrinks" else np.full_like(t, 0.5))
+
+
+def _draw_sized(frames, scene, cfg, amounts):
+    """A textured square or circle whose side goes from params small (amount 0) to big (amount 1)."""
     p, size = scene.params, cfg.size
     image = two_tone(pattern(p, size, size, -p["cx"], -p["cy"]), PALETTE[scene.colour])  # anchored at the centre
     y, x = np.mgrid[0:size, 0:size].astype(np.float32)
     dx, dy = x - p["cx"], y - p["cy"]
-    for frame, s in zip(frames, _ramp(_times(cfg), "growing", scene.truth["change"])):
+    for frame, s in zip(frames, amounts):
         half = (p["small"] + (p["big"] - p["small"]) * s) / 2
         mask = np.hypot(dx, dy) <= half if p["shape"] == "circle" else np.maximum(abs(dx), abs(dy)) <= half
         paint(frame, image, mask, 0, 0)
@@ -195,6 +207,6 @@ def _static(frames, scene, cfg):
     frames[1:] = frames[0]
 
 
-_DRAW = {"stripes": _moving, "checks": _moving, "slide": _moving, "pinwheel": _pinwheel, "grow": _grow, "fill": _fill, "fade": _fade,
+_DRAW = {"stripes": _moving, "checks": _moving, "slide": _moving, "pinwheel": _pinwheel, "grow": _grow, "size": _size, "fill": _fill, "fade": _fade,
          "appear": _appear, "recolour": _recolour, "colour": _static, "hue": _static, "shape": _static, "count": _static,
          "relative": _static, "side": _static}

@@ -34,7 +34,7 @@ DYNAMIC = frozenset(CATEGORIES[:4])
 KINDS = {
     "moving_direction": ("stripes", "checks", "slide"),
     "rotation": ("pinwheel",),
-    "reversible_dynamics": ("grow", "fill", "fade"),
+    "reversible_dynamics": ("grow", "fill", "fade", "size"),
     "event_sequence": ("appear", "recolour"),
     "static_attribute": ("colour", "hue", "shape", "count"),
     "static_spatial": ("relative", "side"),
@@ -44,11 +44,25 @@ MAX_COUNT = 5
 DIRECTIONS = ("left", "right", "up", "down")
 CHANGES = {"grow": ("growing", "shrinking"), "fill": ("filling", "emptying"), "fade": ("fading in", "fading out")}
 EVENT_OBJECTS = ("the square", "the circle")
+SIZES = ("grows", "shrinks", "same")  # the three answers of the "size" kind: DyBench's 3-way reversible dynamics
+
+# Several phrasings per question, each worded so that the lexicon router (crpo/router.py) reads its class and its
+# counterfactual answer from the text alone (tests/test_synth.py checks every one against the router).
+MOVE_QUESTIONS = ("Which way does the checkered square move?", "In which direction is the checkered square moving?",
+                  "Where does the checkered square slide to?")
+SIZE_QUESTIONS = (  # (question with {shape}, option texts for SIZES in order)
+    ("Is the {shape} growing, shrinking or staying the same size?", ("growing", "shrinking", "staying the same size")),
+    ("How does the size of the {shape} change?", ("it grows", "it shrinks", "it stays the same size")),
+    ("What happens to the size of the {shape}?", ("it gets bigger", "it gets smaller", "it does not change")),
+)
+APPEAR_QUESTIONS = ("Which object appears first?", "Which shape appears earlier?", "Which object appears first in the clip?")
+HUE_QUESTIONS = ("What colour is the object?", "Which colour is the shape painted in?", "What is the colour of the object?")
 
 _MIRROR = {"left": "right", "right": "left"}
 _OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 _SPIN = {"clockwise": "counterclockwise", "counterclockwise": "clockwise"}
 _UNDO = {a: b for pair in CHANGES.values() for a, b in (pair, pair[::-1])}
+_UNDO_SIZE = {"grows": "shrinks", "shrinks": "grows", "same": "same"}
 _OTHER_EVENT = dict(zip(EVENT_OBJECTS, EVENT_OBJECTS[::-1]))
 
 
@@ -71,11 +85,17 @@ class Scene:
     colour: str                      # colour of the main object(s): the static cue of dynamic scenes
     truth: dict                      # JSON-serialisable facts; the answer is derived from them
     params: dict                     # renderer parameters of the original clip
+    values: tuple[str, ...] | None = None  # the truth value each option stands for, where option texts are phrased
+                                           # ("it grows" = "grows") or some values are left out of the options
 
     @property
-    def answer(self) -> str:
-        """Option text, "yes"/"no" or a number as text."""
+    def answer(self) -> str | None:
+        """Option text, "yes"/"no" or a number as text; None when the options leave the true value out (then
+        "None of the above" is the right answer)."""
         t = self.truth
+        if self.values is not None:
+            value = str(t[_ANSWER_KEY[self.kind]])
+            return self.options[self.values.index(value)] if value in self.values else None
         if self.kind == "relative":
             return "yes" if t["left"] == t["subject"] else "no"
         if self.kind == "count":
@@ -84,10 +104,10 @@ class Scene:
 
     @property
     def answer_index(self) -> int | None:
-        return self.options.index(self.answer) if self.options else None
+        return self.options.index(self.answer) if self.options and self.answer is not None else None
 
 
-_ANSWER_KEY = {"stripes": "direction", "checks": "direction", "slide": "direction", "pinwheel": "rotation", "grow": "change",
+_ANSWER_KEY = {"stripes": "direction", "checks": "direction", "slide": "direction", "pinwheel": "rotation", "grow": "change", "size": "size",
                "fill": "change", "fade": "change", "appear": "first", "recolour": "first", "colour": "colour", "hue": "colour",
                "shape": "shape", "side": "side"}
 
@@ -111,6 +131,8 @@ def transform_truth(truth: dict, transform: str) -> dict:
                 t["rotation"] = _SPIN[t["rotation"]]
             if "change" in t:
                 t["change"] = _UNDO[t["change"]]
+            if "size" in t:
+                t["size"] = _UNDO_SIZE[t["size"]]
             if "first" in t:
                 t["first"] = _OTHER_EVENT[t["first"]]
         else:
@@ -123,15 +145,30 @@ def transform_scene(scene: Scene, transform: str) -> Scene:
     return replace(scene, truth=transform_truth(scene.truth, transform))
 
 
-def twin_transform(scene: Scene) -> str:
+def twin_transform(scene: Scene, mirror: bool = False) -> str:
     """The bench twin's transform, by the router's rule: reverse when it changes the answer, else hflip (which
-    changes the answer of lateral questions and is an invariance twin for the others)."""
+    changes the answer of lateral questions and is an invariance twin for the others). `mirror` asks for the
+    hflip twin of a direction question instead: horizontal motion mirrors to its opposite, vertical motion is an
+    invariance pair."""
+    if mirror and scene.category == "moving_direction":
+        return "hflip"
     return "reverse" if transform_scene(scene, "reverse").answer != scene.answer else "hflip"
+
+
+def without_counterfactual_answer(scene: Scene, transform: str = "reverse") -> Scene:
+    """The scene with the option of its counterfactual answer under `transform` left out, so that "None of the
+    above" is the right answer on the transformed clip. Unchanged when the transform keeps the answer."""
+    after = transform_scene(scene, transform).answer
+    if scene.options is None or after is None or after == scene.answer:
+        return scene
+    keep = [i for i, o in enumerate(scene.options) if o != after]
+    values = scene.values or scene.options
+    return replace(scene, options=tuple(scene.options[i] for i in keep), values=tuple(values[i] for i in keep))
 
 
 def num_answers(category: str, kind: str) -> int:
     """How many distinct answers a (category, kind) has: what balancing and priors cycle over."""
-    return {"stripes": 4, "checks": 4, "slide": 2, "colour": 4, "hue": len(CUE_COLOURS), "shape": len(SHAPES), "count": MAX_COUNT}.get(kind, 2)
+    return {"stripes": 4, "checks": 4, "slide": 2, "size": len(SIZES), "colour": 4, "hue": len(CUE_COLOURS), "shape": len(SHAPES), "count": MAX_COUNT}.get(kind, 2)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -164,9 +201,22 @@ def _moving(category, kind, rng, cfg, answer, colour):
     across = int(rng.integers(0, s - o + 1))
     # Stripe orientation is drawn independently of the direction: it must not give the axis away.
     tex = _texture(rng, cfg, "checks" if kind == "slide" else kind)
-    question = "Which way do the stripes move?" if kind == "stripes" else "Which way does the checkered square move?"
+    question = "Which way do the stripes move?" if kind == "stripes" else str(rng.choice(MOVE_QUESTIONS))
     return Scene(category, kind, question, options, "multiple_choice", colour, {"direction": direction},
                  {"start": start, "across": across, **tex})
+
+
+def _size(category, kind, rng, cfg, answer, colour):
+    """3-way reversible dynamics: a textured square or circle grows, shrinks or keeps its (middle) size."""
+    o, s = cfg.object_size, cfg.size
+    shape = str(rng.choice(["square", "circle"]))
+    big = min(s - 4, o * 3 // 2)
+    question, options = SIZE_QUESTIONS[int(rng.integers(len(SIZE_QUESTIONS)))]
+    params = {"shape": shape, "small": max(6, o // 3), "big": big,
+              "cx": float(rng.uniform(big / 2 + 1, s - big / 2 - 1)),
+              "cy": float(rng.uniform(big / 2 + 1, s - big / 2 - 1)), **_texture(rng, cfg, "checks")}
+    return Scene(category, kind, question.format(shape=shape), options, "multiple_choice", colour,
+                 {"size": SIZES[answer]}, params, values=SIZES)
 
 
 def _pinwheel(category, kind, rng, cfg, answer, colour):
@@ -211,8 +261,8 @@ def _event(category, kind, rng, cfg, answer, colour):
     lefts = [int(rng.integers(1, s // 2 - side)), int(rng.integers(s // 2 + 1, s - side))]
     tops = [int(rng.integers(0, s - side + 1)) for _ in range(2)]
     params = {"side": side, "lefts": lefts, "tops": tops, **_texture(rng, cfg)}
-    verb = "appears" if kind == "appear" else "changes colour"
-    return Scene(category, kind, f"Which object {verb} first?", EVENT_OBJECTS, "multiple_choice", colour,
+    question = str(rng.choice(APPEAR_QUESTIONS)) if kind == "appear" else "Which object changes colour first?"
+    return Scene(category, kind, question, EVENT_OBJECTS, "multiple_choice", colour,
                  {"first": EVENT_OBJECTS[answer], "square_side": square_side}, params)
 
 
@@ -236,7 +286,7 @@ def _attribute(category, kind, rng, cfg, answer, colour):
                      {"shape": shape}, {"shape": shape, **place})
     if kind == "hue":  # fixed options: the answer's letter is a function of the pixels, no option text to read
         colour = CUE_COLOURS[answer]
-        return Scene(category, kind, "What colour is the object?", CUE_COLOURS, "multiple_choice", colour,
+        return Scene(category, kind, str(rng.choice(HUE_QUESTIONS)), CUE_COLOURS, "multiple_choice", colour,
                      {"colour": colour}, {"shape": str(rng.choice(SHAPES)), **place})
     others = [c for c in PALETTE if c != colour]
     options = [str(c) for c in rng.choice(others, size=3, replace=False)]
@@ -269,5 +319,6 @@ def _spatial(category, kind, rng, cfg, answer, colour):
 
 
 _SAMPLERS = {"stripes": _moving, "checks": _moving, "slide": _moving, "pinwheel": _pinwheel, "grow": _reversible,
+             "size": _size,
              "fill": _reversible, "fade": _reversible, "appear": _event, "recolour": _event,
              "colour": _attribute, "hue": _attribute, "shape": _attribute, "count": _attribute, "relative": _spatial, "side": _spatial}

@@ -12,9 +12,11 @@ writes
                                                answers, answers balanced per category and kind
     OUT/preview.png                            with --preview: an original and its twin per kind of scene
 
-Everything is a function of --seed: item i of a split draws from its own generator seeded by (seed, split, i).
-The twin's transform follows the router's rule (reverse when it changes the answer, else hflip) and its answer
-comes from the scene's ground truth, never from text rules, so the bench can test the router.
+Everything is a function of --seed: item i of a split draws from its own generator seeded by (seed, split, i),
+and clips are encoded losslessly (crpo.video.write_video), so the files are too, bit for bit. The twin's transform
+follows the router's rule (reverse when it changes the answer, else hflip; every other round of a direction
+question's answers is a mirror pair) and its answer comes from the scene's ground truth, never from text rules,
+so the bench can test the router.
 """
 from __future__ import annotations
 
@@ -25,32 +27,37 @@ from tqdm import tqdm
 
 from crpo.data import LETTERS, DataError, Item, write_jsonl
 from crpo.synth.render import render
-from crpo.synth.scenes import (CATEGORIES, CUE_COLOURS, DYNAMIC, KINDS, NEUTRAL_COLOURS, PALETTE, Config, Scene,
-                               num_answers, sample_scene, transform_scene, twin_transform)
+from crpo.synth.scenes import (CATEGORIES, CUE_COLOURS, DYNAMIC, KINDS, PALETTE, Config, Scene, num_answers,
+                               sample_scene, transform_scene, twin_transform, without_counterfactual_answer)
 from crpo.video import write_video
 
 FPS = 8.0
 _TRAIN, _BENCH = 0, 1  # split ids in the per-item seeds
 
 
-def generate(out, train: int = 200, bench_pairs: int = 100, bias: float = 0.9, seed: int = 0, preview: bool = False,
-             num_frames: int = 8, size: int = 64, object_size: int = 32, speed: float = 3.0,
+def generate(out, train: int = 200, bench_pairs: int = 100, bias: float | dict = 0.9, seed: int = 0,
+             preview: bool = False, num_frames: int = 8, size: int = 64, object_size: int = 32, speed: float = 3.0,
              categories: list[str] | None = None, kinds: list[str] | None = None, prior: float | None = None,
-             cue_colours: tuple[str, ...] = CUE_COLOURS) -> None:
+             cue_colours: tuple[str, ...] = CUE_COLOURS, null_share: float = 0.0) -> None:
     """Write OUT/train.jsonl, OUT/bench.jsonl, their videos, and OUT/preview.png when `preview`.
 
-    `bias` is the share of dynamic training items whose colour is the answer's cue colour; `prior` (default: `bias`)
+    `bias` is the share of dynamic training items whose colour is the answer's cue colour, one number for every
+    category or {category: share} (a category left out has no shortcut); `prior` (default: the category's bias)
     skews their answers towards option A (`skewed_prior`; 0 = balanced letters, the colour cue alone).
     `cue_colours[i]` is the colour that gives option i of a dynamic question away (default: red, blue, green,
-    yellow, the letters A-D of the colour question itself).
+    yellow, the letters A-D of the colour question itself); the other palette colours are the neutral ones.
+    `null_share` of the dynamic training items whose reversal changes the answer list options that leave the
+    reversed answer out (only questions of 3 or more options), so "None of the above" is its counterfactual answer.
 
     `kinds` (e.g. ["checks", "colour"]) keeps only those kinds of scene within the chosen categories.
     """
     cfg = Config(num_frames=num_frames, size=size, object_size=object_size, speed=speed)
     categories = tuple(categories or CATEGORIES)
-    _check(cfg, bias, categories, train, bench_pairs)
-    prior = bias if prior is None else prior
-    _check(cfg, prior, categories, train, bench_pairs)
+    biases = bias if isinstance(bias, dict) else {c: bias for c in categories}
+    for name, value in (*(("--bias", b) for b in biases.values()), ("--null-share", null_share)):
+        _check(cfg, value, categories, train, bench_pairs, name)
+    if prior is not None:
+        _check(cfg, prior, categories, train, bench_pairs, "prior")
     kinds_of = {c: tuple(k for k in KINDS[c] if not kinds or k in kinds) for c in categories}
     if empty := [c for c, ks in kinds_of.items() if not ks]:
         raise DataError(f"crpo synth: no kind of {', '.join(empty)} among --kinds {','.join(kinds)}")
@@ -60,14 +67,13 @@ def generate(out, train: int = 200, bench_pairs: int = 100, bias: float = 0.9, s
     train_items, bench_items, shown = [], [], {}
     with tqdm(total=train + 2 * bench_pairs, desc="crpo synth", unit="clip") as bar:
         for i in range(train):
-            scene, cue = train_scene(i, seed, cfg, categories, bias, kinds_of, prior, cue_colours)
+            scene, cue = train_scene(i, seed, cfg, categories, biases, kinds_of, prior, cue_colours, null_share)
             item = _item(f"train-{i:05d}", "train", scene, cue=cue)
             write_video(out / item.video, render(scene, cfg), fps=FPS)
             train_items.append(item)
             bar.update()
         for i in range(bench_pairs):
-            scene = bench_scene(i, seed, cfg, categories, kinds_of)
-            transform = twin_transform(scene)
+            scene, transform = bench_scene(i, seed, cfg, categories, kinds_of)
             original = _item(f"bench-{i:05d}", "bench", scene, pair_id=f"pair-{i:05d}")
             twin = _item(f"bench-{i:05d}-twin", "bench", transform_scene(scene, transform), pair_id=original.pair_id,
                          twin_of=original.id, twin_transform=transform)
@@ -92,9 +98,9 @@ def skewed_prior(k: int, bias: float) -> np.ndarray:
     return np.array([first] + [(1 - first) / (k - 1)] * (k - 1))
 
 
-def train_scene(index: int, seed: int, cfg: Config, categories: tuple[str, ...], bias: float,
+def train_scene(index: int, seed: int, cfg: Config, categories: tuple[str, ...], bias: float | dict,
                 kinds_of: dict | None = None, prior: float | None = None,
-                cue_colours: tuple[str, ...] = CUE_COLOURS) -> tuple[Scene, bool]:
+                cue_colours: tuple[str, ...] = CUE_COLOURS, null_share: float = 0.0) -> tuple[Scene, bool]:
     """Training item `index`: (scene, whether its colour is the answer's cue colour). Categories take turns."""
     rng = np.random.default_rng([seed, _TRAIN, index])
     category = categories[index % len(categories)]
@@ -102,21 +108,32 @@ def train_scene(index: int, seed: int, cfg: Config, categories: tuple[str, ...],
     k = num_answers(category, kind)
     if category not in DYNAMIC:  # static answers are visible in any frame: nothing to shortcut
         return sample_scene(category, kind, rng, cfg, int(rng.integers(k)), str(rng.choice(list(PALETTE)))), False
-    answer = int(rng.choice(k, p=skewed_prior(k, bias if prior is None else prior)))
-    cue = bool(rng.random() < bias)
-    colour = cue_colours[answer] if cue else str(rng.choice(NEUTRAL_COLOURS))
-    return sample_scene(category, kind, rng, cfg, answer, colour), cue
+    share = bias.get(category, 0.0) if isinstance(bias, dict) else bias
+    answer = int(rng.choice(k, p=skewed_prior(k, share if prior is None else prior)))
+    cue = bool(rng.random() < share)
+    neutral = [c for c in PALETTE if c not in cue_colours]
+    colour = cue_colours[answer] if cue else str(rng.choice(neutral))
+    scene = sample_scene(category, kind, rng, cfg, answer, colour)
+    # Drawn last, so a null_share of 0 leaves every other draw (and the files of earlier worlds) as they were.
+    if null_share and len(scene.options or ()) >= 3 and rng.random() < null_share:
+        scene = without_counterfactual_answer(scene, "reverse")
+    return scene, cue
 
 
-def bench_scene(index: int, seed: int, cfg: Config, categories: tuple[str, ...], kinds_of: dict | None = None) -> Scene:
-    """Bench pair `index`: categories take turns, then kinds within a category, then answers within a kind, so
-    answers are balanced per (category, kind); the colour is drawn from the whole palette, whatever the answer."""
+def bench_scene(index: int, seed: int, cfg: Config, categories: tuple[str, ...],
+                kinds_of: dict | None = None) -> tuple[Scene, str]:
+    """Bench pair `index` and its twin's transform: categories take turns, then kinds within a category, then
+    answers within a kind, so answers are balanced per (category, kind); the colour is drawn from the whole
+    palette, whatever the answer. Every other round of a direction question's answers is a mirror pair
+    (horizontal motion: the opposite answer; vertical: an invariance pair), the rest reversals."""
     rng = np.random.default_rng([seed, _BENCH, index])
     category = categories[index % len(categories)]
     j, kinds = index // len(categories), (kinds_of or KINDS)[category]
     kind = kinds[j % len(kinds)]
-    answer = (j // len(kinds)) % num_answers(category, kind)
-    return sample_scene(category, kind, rng, cfg, answer, str(rng.choice(list(PALETTE))))
+    k = num_answers(category, kind)
+    answer = (j // len(kinds)) % k
+    scene = sample_scene(category, kind, rng, cfg, answer, str(rng.choice(list(PALETTE))))
+    return scene, twin_transform(scene, mirror=kind != "slide" and (j // len(kinds) // k) % 2 == 1)
 
 
 def apply_transform(frames: np.ndarray, transform: str) -> np.ndarray:
@@ -127,25 +144,31 @@ def apply_transform(frames: np.ndarray, transform: str) -> np.ndarray:
 
 
 def _item(item_id: str, split: str, scene: Scene, pair_id: str | None = None, **extra) -> Item:
+    """The item of `scene`; extra["counterfactual_answers"] holds, per transform, the option text that is right on
+    the transformed clip (None: no listed option is, "None of the above" is): world labels, which only the
+    grpo_cf_aug baseline is given (crpo.demo); the router never reads `extra`."""
     mc = scene.problem_type == "multiple_choice"
+    after = {t: transform_scene(scene, t).answer for t in ("hflip", "reverse")} if mc else None
     return Item(id=item_id, video=f"videos/{split}/{item_id}.mp4", question=scene.question,
                 answer=LETTERS[scene.answer_index] if mc else scene.answer, problem_type=scene.problem_type,
                 options=list(scene.options) if mc else None, category=scene.category, pair_id=pair_id,
-                extra={"kind": scene.kind, "colour": scene.colour, "truth": scene.truth, **extra})
+                extra={"kind": scene.kind, "colour": scene.colour, "truth": scene.truth,
+                       **({"counterfactual_answers": after} if mc else {}), **extra})
 
 
-def _check(cfg: Config, bias: float, categories: tuple[str, ...], train: int, bench_pairs: int) -> None:
+def _check(cfg: Config, share: float, categories: tuple[str, ...], train: int, bench_pairs: int,
+           name: str = "--bias") -> None:
     unknown = sorted(set(categories) - set(CATEGORIES))
     if unknown:
         raise DataError(f"crpo synth: unknown categories {', '.join(unknown)} (expected some of {', '.join(CATEGORIES)})")
-    if not 0 <= bias <= 1:
-        raise DataError(f"crpo synth: --bias must be in [0, 1], got {bias}")
+    if not 0 <= share <= 1:
+        raise DataError(f"crpo synth: {name} must be in [0, 1], got {share}")
     if train < 0 or bench_pairs < 0:
         raise DataError(f"crpo synth: --train and --bench-pairs must be >= 0, got {train} and {bench_pairs}")
     if cfg.num_frames < 2 or cfg.num_frames % 2:
         raise DataError(f"crpo synth: --num-frames must be even and >= 2 (Qwen3-VL patches 2 frames), got {cfg.num_frames}")
     if cfg.size % 2 or cfg.size < 32:
-        raise DataError(f"crpo synth: --size must be even and >= 32 (H.264 yuv420p), got {cfg.size}")
+        raise DataError(f"crpo synth: --size must be even and >= 32, got {cfg.size}")
     travel = round(cfg.speed * (cfg.num_frames - 1))
     if cfg.speed <= 0 or cfg.object_size < 8 or cfg.object_size + travel > cfg.size:
         raise DataError(f"crpo synth: an object of {cfg.object_size} px moving {cfg.speed} px/frame for "
