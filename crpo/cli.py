@@ -96,8 +96,11 @@ def _eval(a):
         print(f"settings from {source} (command line wins): " + ", ".join(f"{k}={v}" for k, v in settings.items()),
               file=sys.stderr)
     from crpo.distributed import run_failing_fast  # several processes: one failing stops all
-    run_failing_fast(evaluate, model=a.model, bench=a.bench, fmt=a.format, video_root=a.video_root, out=a.out,
-                     batch_size=a.batch_size, limit=a.limit, null_option=a.null_option, device=a.device, **settings)
+    metrics = run_failing_fast(evaluate, model=a.model, bench=a.bench, fmt=a.format, video_root=a.video_root,
+                               out=a.out, batch_size=a.batch_size, limit=a.limit, null_option=a.null_option,
+                               device=a.device, max_text_tokens=a.max_text_tokens, **settings)
+    if metrics:  # the main process: the metrics on stdout, as `crpo score` prints them (also in OUT/metrics.json)
+        print(json.dumps(metrics))
 
 
 def _score(a):
@@ -234,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1 (default: the process's accelerator "
                                                   "under accelerate launch, else cuda if available, else cpu)")
     s.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
+    s.add_argument("--max-text-tokens", type=int, default=8192, metavar="N",
+                   help="stop before the model loads when an item's prompt text (without the video) is longer than "
+                        "N tokens of the model's tokenizer, naming the item (0 = no limit)")
     s.add_argument("--null-option", action="store_true",
                    help="append 'None of the above' to multiple-choice items, as crpo training shows them (default: "
                         "each benchmark's own options)")
@@ -282,8 +288,14 @@ def main(argv=None) -> int:
     from crpo.data import DataError
     try:
         rc = args.func(args)
-    except (DataError, ConfigError) as e:
+    except (DataError, ConfigError) as e:  # bad input: one line naming the file, row or key, and the reason
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.filename is None:  # not about a path the user gave (a socket, a library): keep the traceback
+            raise
+        # an output folder that is a file or unwritable, a disk that is full: the path and the reason
+        print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         return 2
     return int(rc or 0)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -80,23 +81,66 @@ def validate_item(item: Item, where: str = "<row>") -> None:
         raise DataError(f"{where}: unknown transform '{item.transform}' (expected one of {', '.join(TRANSFORMS)})")
 
 
-def read_jsonl(path) -> list[dict]:
+def open_text(path):
+    """`path` opened for reading as UTF-8; a missing, unreadable or non-file path is a one-line DataError."""
+    try:
+        return open(path, encoding="utf-8")
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not a file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def read_jsonl(path) -> list[tuple[int, object]]:
     """Parse a JSONL file into (line number, object) rows; a bad line is a DataError naming file and line."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+    with open_text(path) as f:
+        try:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append((lineno, json.loads(line)))
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start} of a line)") from None
     return rows
 
 
-def load_items(path) -> list[Item]:
-    """Read items from JSONL; the first bad row raises DataError('file:line: reason')."""
-    return [item_from_json(row, f"{path}:{lineno}") for lineno, row in read_jsonl(path)]
+def load_items(path, allow_empty: bool = False) -> list[Item]:
+    """Read items from JSONL; the first bad row raises DataError('file:line: reason').
+
+    Ids must be unique (predictions, pairs, route caches and rollout logs are keyed by id: a repeated id would be
+    evaluated twice, scored once, or paired with the wrong twin). A file with no item is an error unless
+    `allow_empty`: every command that reads items would otherwise run, write outputs and report nothing.
+    """
+    items, first_line = [], {}
+    for lineno, row in read_jsonl(path):
+        item = item_from_json(row, f"{path}:{lineno}")
+        if item.id in first_line:
+            raise DataError(f"{path}:{lineno}: duplicate id '{item.id}' (first on line {first_line[item.id]}); "
+                            "ids must be unique")
+        first_line[item.id] = lineno
+        items.append(item)
+    if not items and not allow_empty:
+        raise DataError(f"{path}: no items (the file is empty)")
+    return items
+
+
+# A rough, tokenizer-free lower bound on a text's token count: byte-level BPE tokenizers (Qwen's) never merge
+# across these pieces (words, numbers, single symbols), so a text has at least this many tokens. `crpo data check`
+# uses it where no tokenizer is at hand; training and evaluation count with the model's own tokenizer.
+_PIECES = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def min_tokens(text: str) -> int:
+    return len(_PIECES.findall(text))
+
+
+def item_text(item: Item) -> str:
+    """The question and option texts of an item: what its prompt adds to the fixed template and the video."""
+    return "\n".join([item.question, *(item.options or [])])
 
 
 def write_jsonl(path, rows) -> None:

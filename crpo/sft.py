@@ -57,10 +57,15 @@ def sft(cfg: SFTConfig) -> Path:
 
     if cfg.loss_on not in ("answer", "all", "both"):
         raise DataError(f"loss_on must be 'both', 'all' or 'answer', got '{cfg.loss_on}'")
+    from crpo.text_budget import check_model_texts
+    from crpo.trainer import check_inputs
+    check_inputs(cfg)  # paths and model directory before anything loads or is written
+    items = load_items(cfg.train_data)  # unique ids, at least one item
+    check_model_texts(cfg.model, items, [question_text(it, cfg.answer_format) for it in items],
+                      cfg.max_text_tokens, cfg.train_data, "max_text_tokens")
     accelerator = make_accelerator()
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
-    items = load_items(cfg.train_data)
     video_root = Path(cfg.video_root or Path(cfg.train_data).parent)
     adapter = VideoLM.load(cfg.model, dtype=cfg.dtype, device=accelerator.device)
     model = prepare_policy(adapter.model, cfg)

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 from crpo.data import LETTERS, DataError, Item, load_items, write_jsonl
+from crpo.text_budget import DEFAULT_MAX_TEXT_TOKENS
 
 # Each benchmark's own instruction after the question, as its official evaluation prompts the model (their scorers
 # parse the raw output with the benchmark's own rules, so the instruction matters). dybench uses the project's
@@ -162,23 +162,62 @@ def load_item_clip(item: Item, video_root, num_frames: int, max_pixels: int | No
     return counterfactual(clip, item.transform) if item.transform else clip
 
 
+def check_videos(items: list[Item], video_root, bench) -> None:
+    """Every item's video exists, checked before the model loads: one line naming the first item without one."""
+    root = Path(video_root)
+    if not root.is_dir():
+        raise DataError(f"--video-root {root}: no such directory")
+    missing = [it for it in items if not (root / it.video).is_file()]
+    if missing:
+        more = f" ({len(missing)} of {len(items)} items have no video; `crpo data check` lists them)" \
+            if len(missing) > 1 else ""
+        raise DataError(f"{bench}: item '{missing[0].id}': video '{missing[0].video}' not found under {root}{more}")
+
+
 def evaluate(model, bench, fmt, video_root, out, batch_size=8, num_frames=8, max_new_tokens=64, limit=None,
-             answer_format="answer", null_option=False, max_pixels=0, dtype="float32", device=None) -> dict:
+             answer_format="answer", null_option=False, max_pixels=0, dtype="float32", device=None,
+             max_text_tokens=DEFAULT_MAX_TEXT_TOKENS) -> dict:
     """Greedy predictions of `model` on the first `limit` items of `bench` (all when None) into OUT, resuming what
     OUT's prediction files already hold, then OUT/metrics.json; returns the metrics (see the module docstring).
     `null_option` shows multiple-choice items with "None of the above" appended, as crpo trains them (off by
     default: a benchmark is scored with its own options; the null option is always a wrong answer there).
-    `device`: default the process's accelerator (cuda:LOCAL_RANK under a multi-process launch), else the CPU."""
+    `device`: default the process's accelerator (cuda:LOCAL_RANK under a multi-process launch), else the CPU.
+
+    Before the model loads: the model directory, the bench (unique ids, at least one item), OUT's lock and
+    manifest (crpo/bench/eval_run.py), every remaining item's video and prompt length are checked; a problem is a
+    DataError naming the file, item or setting."""
+    from contextlib import nullcontext
+
+    from crpo.bench.eval_run import check_manifest, eval_lock, manifest
+    from crpo.models.local import model_source
+
+    model_source(model, "--model")
+    all_items = load_items(bench)
+    state = _process_state()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: is a file, not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    with eval_lock(out) if state.is_main_process else nullcontext():
+        if state.is_main_process:
+            check_manifest(out, manifest(model, bench, format=fmt, num_frames=num_frames, max_pixels=max_pixels,
+                                         answer_format=answer_format, null_option=bool(null_option),
+                                         max_new_tokens=max_new_tokens, dtype=dtype))
+        state.wait_for_everyone()  # the other ranks read OUT only once the main process owns it
+        return _evaluate_locked(model, bench, fmt, video_root, out, all_items, state, batch_size, num_frames,
+                                max_new_tokens, limit, answer_format, null_option, max_pixels, dtype, device,
+                                max_text_tokens)
+
+
+def _evaluate_locked(model, bench, fmt, video_root, out, all_items, state, batch_size, num_frames, max_new_tokens,
+                     limit, answer_format, null_option, max_pixels, dtype, device, max_text_tokens) -> dict:
     from tqdm.auto import tqdm
 
     from crpo.bench.score import score_file
     from crpo.models import VideoLM
+    from crpo.text_budget import check_model_texts
 
-    state = _process_state()
     rank, world = state.process_index, state.num_processes
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    all_items = load_items(bench)
     items = all_items[:limit]
     pred_path = out / "predictions.jsonl"
     done = {}
@@ -188,6 +227,14 @@ def evaluate(model, bench, fmt, video_root, out, batch_size=8, num_frames=8, max
     if len(items) < len(all_items) and len(done) > len(items) - len(todo):
         raise DataError(f"{pred_path}: holds predictions beyond --limit {limit} (an earlier, longer run): evaluate "
                         "into another --out, or score the whole file with `crpo score`")
+    # Every check that can fail comes before the model loads: a bad item found after an hour of evaluation
+    # would stop the run there (the predictions so far are kept, but the user waits for nothing).
+    check_videos(todo, video_root, bench)
+    if null_option:
+        from crpo.methods.common import with_null_option
+    shown = [with_null_option(it) if null_option else it for it in todo]
+    check_model_texts(model, todo, [prompt_for(it, fmt, answer_format) for it in shown], max_text_tokens, bench,
+                      "--max-text-tokens")
     mine = shard_by_pair(todo, rank, world)
     own_path = pred_path if world == 1 else out / f"predictions.rank{rank}.jsonl"
     if mine:
@@ -197,9 +244,13 @@ def evaluate(model, bench, fmt, video_root, out, batch_size=8, num_frames=8, max
                                                              disable=rank != 0) as bar:
             for start in range(0, len(mine), batch_size):
                 batch = mine[start:start + batch_size]
-                clips = [load_item_clip(it, video_root, num_frames, max_pixels) for it in batch]
+                clips = []
+                for it in batch:
+                    try:
+                        clips.append(load_item_clip(it, video_root, num_frames, max_pixels))
+                    except DataError as e:  # name the item as well as the file; what is written stays
+                        raise DataError(f"{bench}: item '{it.id}': {e}") from None
                 if null_option:
-                    from crpo.methods.common import with_null_option
                     batch = [with_null_option(it) for it in batch]
                 for row in predict(adapter, batch, clips, fmt, max_new_tokens, answer_format):
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -217,5 +268,4 @@ def evaluate(model, bench, fmt, video_root, out, batch_size=8, num_frames=8, max
         write_jsonl(scored, scoring_subset(items))
     metrics = score_file(fmt, scored, pred_path)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    print(json.dumps(metrics), file=sys.stderr)
     return metrics

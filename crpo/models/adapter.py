@@ -39,6 +39,7 @@ from contextlib import contextmanager, nullcontext
 import torch
 
 from crpo.batching import expand_videos, select_videos, take_rows, videos_used
+from crpo.data import DataError
 
 FAMILIES = ("qwen3_vl", "qwen2_5_vl")
 # generate() fills every field we leave unset from the checkpoint's generation_config (hub Qwen configs set top_k,
@@ -78,7 +79,8 @@ class VideoLM:
     def __init__(self, model, processor):
         self.family = model.config.model_type
         if self.family not in FAMILIES:
-            raise ValueError(f"model type '{self.family}' is not supported (expected one of {', '.join(FAMILIES)})")
+            raise DataError(f"{model.name_or_path}: model type '{self.family}' is not supported (expected one of "
+                            f"{', '.join(FAMILIES)})")
         self.model, self.processor, self.tokenizer = model, processor, processor.tokenizer
         self.tokenizer.padding_side = "left"  # batched generation appends on the right of every row
         self.pad_id = self.tokenizer.pad_token_id
@@ -95,11 +97,21 @@ class VideoLM:
 
     @classmethod
     def load(cls, path, dtype="float32", device="cpu", attn_implementation="sdpa") -> "VideoLM":
+        """The model and processor of a local directory (crpo/models/local.py: when a hub id is allowed); a path
+        that is not a loadable model is one DataError line naming it."""
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        from crpo.models.local import from_pretrained_kwargs, load_error, model_source
+
+        source = model_source(path)
         dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
-        return cls(model.to(device), AutoProcessor.from_pretrained(path))
+        try:
+            model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, attn_implementation=attn_implementation,
+                                                                **from_pretrained_kwargs())
+            processor = AutoProcessor.from_pretrained(source, **from_pretrained_kwargs())
+        except (OSError, ValueError, KeyError) as e:
+            raise load_error(path, e) from None
+        return cls(model.to(device), processor)
 
     @property
     def device(self) -> torch.device:
@@ -133,7 +145,7 @@ class VideoLM:
             for i, n in enumerate(inputs["attention_mask"].sum(-1).tolist()):
                 if n > max_prompt_length:
                     name = ids[i] if ids is not None else f"#{i} of the batch"
-                    raise ValueError(f"item {name}: prompt is {n} tokens with its video, over max_prompt_length="
+                    raise DataError(f"item {name}: prompt is {n} tokens with its video, over max_prompt_length="
                                      f"{max_prompt_length}; vision tokens are never truncated: use fewer frames or "
                                      "pixels, or raise max_prompt_length")
         dtype = next(self.model.parameters()).dtype
