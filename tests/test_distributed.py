@@ -85,21 +85,39 @@ def runs(run_crpo, rl_args, tmp_path_factory):
                                             ("ddp_lora", "single_lora"), ("fsdp_lora", "single_lora"),
                                             ("fsdp_frozen", "single_frozen")])
 def test_launcher_equals_one_process(runs, warm_model, name, reference):
-    a, b = state(runs[reference] / "final"), state(runs[name] / "final")
+    assert_same_training(runs[name], runs[reference], warm_model)
+
+
+def test_tgrpo_batch_std_is_the_steps_on_two_processes(run_crpo, rl_args, warm_model, tmp_path):
+    """T-GRPO's default scale_rewards=batch divides by the step's std, reduced over processes (count, sum, sum of
+    squares), not by each process's own: 2 processes train like one."""
+    args = ["train", *rl_args, "algorithm=tgrpo", f"max_steps={STEPS}", "learning_rate=1e-4", "lr_scheduler=linear",
+            "warmup_steps=2", "beta=0.04"]
+    run_crpo([*args, f"output_dir={tmp_path / 'single'}"])
+    run_crpo([*launch("ddp"), *args, f"output_dir={tmp_path / 'ddp'}"], script="accelerate", timeout=300)
+    assert_same_training(tmp_path / "ddp", tmp_path / "single", warm_model)
+
+
+def assert_same_training(run: Path, reference: Path, warm_model) -> None:
+    name = run.name
+    a, b = state(reference / "final"), state(run / "final")
     diff, moved = max_diff(a, b), max_diff(a, state(warm_model))
-    print(f"\n{name} vs {reference} after {STEPS} steps: max |diff| {diff:.2e}; moved {moved:.2e}")
+    print(f"\n{name} vs {reference.name} after {STEPS} steps: max |diff| {diff:.2e}; moved {moved:.2e}")
     assert moved > 5e-5  # the steps did something, so equality is not vacuous
     assert diff <= 1e-5
     # Step by step: the same schedule (warm-up then linear decay, once per RL step), the same global gradient
     # norm (after DDP's mean / FSDP's reduce-scatter; clipped on the sharded parameters) and the same rewards.
-    rows, ref_rows = jsonl(runs[name] / "metrics.jsonl"), jsonl(runs[reference] / "metrics.jsonl")
+    rows, ref_rows = jsonl(run / "metrics.jsonl"), jsonl(reference / "metrics.jsonl")
     assert [r["step"] for r in rows] == list(range(1, STEPS + 1))
     assert [r["lr"] for r in rows] == pytest.approx([r["lr"] for r in ref_rows], abs=0)
     assert ref_rows[0]["lr"] < ref_rows[1]["lr"] and ref_rows[-1]["lr"] == 0  # warm-up, then decay to 0 at the end
     for r, s in zip(rows, ref_rows):
         assert r["grad_norm"] == pytest.approx(s["grad_norm"], rel=1e-4) and r["grad_norm"] > 0
-        for key in ("reward/orig", "reward/cf", "acc/orig", "crr", "completion_length"):
-            assert r[key] == pytest.approx(s[key], abs=1e-9), key
+        for key in ("reward/orig", "reward/cf", "reward/shuffled", "acc/orig", "crr", "tgrpo_bonus",
+                    "completion_length"):
+            assert (r.get(key) is None) == (s.get(key) is None), key
+            if s.get(key) is not None:
+                assert r[key] == pytest.approx(s[key], abs=1e-9), key
 
 
 @pytest.mark.parametrize("name,reference", [("ddp_bf16", "single_bf16"), ("fsdp_bf16_lora", "single_bf16_lora"),

@@ -100,12 +100,24 @@ def test_rollout_log_shows_crpo_and_cf_aug_advantages_differ_on_the_same_rollout
     assert len(crpo) == len(aug) == 8 * 2 * 4
     for row in crpo:
         assert {"step", "item_id", "branch", "rollout", "answer", "accuracy", "format", "crr", "total",
-                "advantage"} <= row.keys()
+                "advantage", "text", "transform", "question_class", "relation", "truth"} <= row.keys()
         assert row["branch"] in ("orig", "cf") and 0 <= row["rollout"] < 4
+        assert (row["transform"] is None) == (row["branch"] == "orig") and isinstance(row["text"], str)
         assert (row["behave"] is None) == (row["branch"] == "orig")
     pairs = [(c, a) for c, a in zip(crpo, aug) if c["branch"] == a["branch"] == "cf" or c["branch"] == "orig"]
     assert all(c["item_id"] == a["item_id"] and c["answer"] == a["answer"] for c, a in pairs)
     assert max(abs(c["advantage"] - a["advantage"]) for c, a in pairs) > 0.05
+
+
+def test_rollout_log_of_items_without_a_counterfactual_numbers_all_2g_rollouts(rl_args, tmp_path):
+    # grpo: 2G rollouts on the original clip; log_completions_steps beyond max_steps still logs the last step
+    train_inprocess(rl_args, tmp_path / "run", "algorithm=grpo", "max_steps=1", "log_rollouts=true",
+                    "log_completions_steps=50")
+    rows = rollout_log(tmp_path / "run")
+    for item in {r["item_id"] for r in rows}:
+        assert sorted(r["rollout"] for r in rows if r["item_id"] == item) == list(range(8))
+    assert all(r["branch"] == "orig" and r["transform"] is None for r in rows)
+    assert (tmp_path / "run" / "completions.jsonl").read_text().strip()
 
 
 def test_lora_final_is_a_merged_plain_model(rl_args, warm_model, tmp_path):

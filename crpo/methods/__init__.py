@@ -7,7 +7,8 @@
 Every algorithm generates 2G completions per item, so comparisons are at equal rollout budget:
     grpo          original x 2G, one group
     grpo_cf_aug   original x G + counterfactual x G, each against its own truth (needs counterfactual answers)
-    crpo          original x G + counterfactual x G, plus the cross-branch relation terms (label-free by default)
+    crpo          original x G + counterfactual x G, plus the cross-branch relation terms (no labels: the
+                  counterfactual answer is read from the question text)
     tgrpo         original x G (trained) + shuffled frames x G (decide the T-GRPO bonus)
     arrowrl       original x G (trained) + reversed clip x G (decide ArrowRL's reverse reward)
 """
