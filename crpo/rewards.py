@@ -254,6 +254,7 @@ def format_reward(completions: Sequence[str], answer_format: str = "think") -> l
 # Counterfactual Relation Reward (definition and rationale in the module docstring)
 
 RELATIONS = ("change", "same", "unknown")
+PARTIAL_TYPES = ("free_form", "ocr", "regression")  # scored in [0, 1], not by equality
 
 
 def counterfactual_relation_reward(
@@ -263,6 +264,7 @@ def counterfactual_relation_reward(
     cf_answer_of: Mapping[str, str] | None = None,
     correct_orig: Sequence[bool] | None = None,
     correct_cf: Sequence[bool] | None = None,
+    problem_type: str = "multiple_choice",
 ) -> tuple[list[float | None], list[float | None]]:
     """CRR of the rollouts of one item on both branches.
 
@@ -273,6 +275,8 @@ def counterfactual_relation_reward(
     correct_orig, correct_cf: optional gates, one bool per rollout of that branch (e.g. accuracy == 1.0); a gated
         rollout that is not correct earns 0. Each branch is gated independently, so a branch whose truth is
         unknown can stay ungated.
+    problem_type: two answers of a partial-score type (free_form, ocr, regression) are the same answer when their
+        own score (ROUGE, WER, MRA) is at least 0.5, so a paraphrase is no change; other types compare exactly.
     Returns (orig_rewards, cf_rewards), each in [0, 1].
     """
     if relation not in RELATIONS:
@@ -282,12 +286,17 @@ def counterfactual_relation_reward(
     if not orig or not cf:
         raise ValueError(f"CRR needs rollouts on both branches, got {len(orig)} original and {len(cf)} counterfactual")
 
+    def equal(x: str, y: str) -> bool:
+        if problem_type in PARTIAL_TYPES:
+            return answer_score(y, x, problem_type) >= 0.5
+        return x == y
+
     def related(x: str | None, y: str | None) -> bool:
         if x is None or y is None:
             return False
         if relation == "same":
-            return x == y
-        return x != y and (cf_answer_of is None or cf_answer_of.get(x) == y)
+            return equal(x, y)
+        return not equal(x, y) and (cf_answer_of is None or cf_answer_of.get(x) == y)
 
     orig_rewards = [sum(related(x, y) for y in cf) / len(cf) for x in orig]
     cf_rewards = [sum(related(x, y) for x in orig) / len(orig) for y in cf]

@@ -247,3 +247,16 @@ def test_config_algorithm_choices_are_the_method_modules():
     from dataclasses import fields
     choices = next(f for f in fields(TrainConfig) if f.name == "algorithm").metadata["choices"]
     assert set(choices) == set(METHODS)
+
+
+def test_free_form_counterfactual_is_scored_against_the_answer_the_text_tells():
+    # "He opens the door." reversed is "he closes the door" (the router's swap): the paraphrase of the original
+    # answer earns little, the change earns all of R_behave; the literal rule could not tell them apart.
+    door = Item(id="door", video="v.mp4", question="What does the man do to the door?", answer="He opens the door.",
+                problem_type="free_form")
+    clip = Clip(np.zeros((2, 4, 4, 3), np.uint8), 2.0, np.arange(2), (4, 4), 1.0)
+    plan = METHODS["crpo"].plan(0, door, clip, cfg())
+    assert plan.branches[1].truth == "he closes the door"
+    cf = ["The man opens the door."] * 4 + ["He closes the door."] * 4
+    s = METHODS["crpo"].score(plan, texts(["He opens the door."] * G + cf), cfg())
+    assert max(s.terms["behave"][G:G + 4]) < 0.5 and s.terms["behave"][G + 4:] == [1.0] * 4

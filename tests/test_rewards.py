@@ -216,3 +216,16 @@ def test_combine_rewards():
         combine_rewards({"accuracy": [1.0]}, {})
     with pytest.raises(ValueError, match="length"):
         combine_rewards({"accuracy": [1.0], "format": [1.0, 0.0]}, {"accuracy": 1, "format": 1})
+
+
+def test_partial_types_compare_by_their_own_score_not_by_string():
+    # "The man opens the door." paraphrases "He opens the door."; "He closes the door." is the change
+    from crpo.rewards import behave_reward
+    paraphrase, change = "the man opens the door", "he closes the door"
+    literal = behave_reward([paraphrase, change, None], "change", "He opens the door.", "free_form")
+    assert literal[0] < 0.5 and literal[2] == 0.0  # a paraphrase is (mostly) no change; unreadable never behaves
+    assert behave_reward(["2.1"], "same", "2.1", "regression") == [1.0]  # a static regression answer kept
+    o, _ = counterfactual_relation_reward([paraphrase], ["he opens the door"], "same", problem_type="free_form")
+    assert o == [1.0]
+    o, _ = counterfactual_relation_reward(["he opens the door"], [paraphrase], "change", problem_type="free_form")
+    assert o == [0.0]

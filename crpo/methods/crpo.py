@@ -75,6 +75,7 @@ def _mapped(plan, answers, acc, fmt, o, c, groups, cfg) -> ItemScores:
     crr_o, crr_c = rewards.counterfactual_relation_reward(
         [answers[r] for r in o], [answers[r] for r in c], plan.relation, cf_answer_of=plan.cf_answer_of,
         correct_orig=[acc[r] >= 0.5 for r in o] if gate else None,  # >= 0.5: partial scores (ROUGE, MRA)
-        correct_cf=[acc[r] >= 0.5 for r in c] if gate else None)    # count when mostly right
+        correct_cf=[acc[r] >= 0.5 for r in c] if gate else None,    # count when mostly right
+        problem_type=plan.item.problem_type)
     return ItemScores(answers, acc, {"accuracy": acc, "format": fmt, "crr": on_rows(o + c, crr_o + crr_c, n)},
                       groups, [True] * n)
