@@ -103,6 +103,21 @@ def _eval(a):
         print(json.dumps(metrics))
 
 
+def _audit(a):
+    from crpo.bench.audit import audit
+    from crpo.bench.evaluate import RUN_KEYS, run_defaults
+    defaults, source = run_defaults(a.model)
+    settings = {k: getattr(a, k) if getattr(a, k) is not None else defaults[k] for k in RUN_KEYS}
+    if source is not None:
+        print(f"settings from {source} (command line wins): " + ", ".join(f"{k}={v}" for k, v in settings.items()),
+              file=sys.stderr)
+    from crpo.distributed import run_failing_fast  # several processes: one failing stops all
+    result = run_failing_fast(audit, model=a.model, items=a.items, video_root=a.video_root, out=a.out,
+                              batch_size=a.batch_size, limit=a.limit, device=a.device, **settings)
+    if result:  # the main process: the overall numbers on stdout (all of them in OUT/audit.json)
+        print(json.dumps(result["overall"]))
+
+
 def _score(a):
     from crpo.bench.score import score_file
     print(json.dumps(score_file(a.format, a.data, a.predictions, quirks=a.quirk,
@@ -262,8 +277,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="switch one official-code quirk of the format on or off (repeatable; listed below)")
     s.set_defaults(func=_score)
 
-    s = sub.add_parser("report", help="markdown table + PNG chart of several evaluation runs side by side")
-    s.add_argument("runs", nargs="+", help="run directories holding metrics.json")
+    s = sub.add_parser("audit", help="how much a model looks at the video: answers and answer distributions on "
+                                     "each item's original, mirrored and reversed clip (any video QA set, no twins)",
+                       description="Per item: the router's question class, transform and relation (and the other "
+                       "transform as a control), greedy answers and the distribution over the choices on the "
+                       "original clip and on counterfactual clips made on the fly. Per category, per class and "
+                       "overall: accuracy, change rate (dynamic items), keep rate (static items), P-Acc where the "
+                       "text tells the counterfactual answer, KL divergence of the answer distributions (ArrowRL's "
+                       "temporal divergence score under reversal). Writes OUT/audit.json, audit.md, audit.png, "
+                       "records.jsonl; resumable; `accelerate launch -m crpo.cli audit ...` shards the items; "
+                       "`crpo report AUDIT1 AUDIT2 --out DIR` compares audits.")
+    s.add_argument("--model", required=True, help="local model directory")
+    s.add_argument("--items", required=True, help="items JSONL (any video QA set; no twins needed)")
+    s.add_argument("--video-root", required=True)
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--batch-size", type=int, default=8, help="items per batch (3 clips each)")
+    s.add_argument("--num-frames", type=int, default=None, help="frames per clip (default: the run's, else 8)")
+    s.add_argument("--max-pixels", type=int, default=None, help="per-frame pixel budget (default: the run's, else "
+                                                                 "0 = source size)")
+    s.add_argument("--max-new-tokens", type=int, default=None, help="default: the run's, else 64")
+    s.add_argument("--answer-format", choices=["answer", "think"], default=None,
+                   help="prompt template (default: the run's, else answer)")
+    s.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="default: the run's, else float32")
+    s.add_argument("--device", default=None, help="e.g. cpu, cuda:1 (default: the process's accelerator)")
+    s.add_argument("--limit", type=int, default=None, help="audit only the first N items")
+    s.set_defaults(func=_audit)
+
+    s = sub.add_parser("report", help="markdown table + PNG chart of several evaluation runs (or audits) side by "
+                                      "side")
+    s.add_argument("runs", nargs="+", help="run directories holding metrics.json (`crpo eval`), or audit folders "
+                                           "holding audit.json (`crpo audit`)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_report)
 
