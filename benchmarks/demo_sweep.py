@@ -38,13 +38,13 @@ def main():
                         **kw})
     results = run_demo(out=a.out, seeds=a.seeds, settings=s)
     print(f"\nsettings: {json.dumps(kw) or 'defaults'}; {a.seeds} dev seeds; bench seed {DEV_BENCH_SEED}")
-    print(f"{'run':12s} {'dyn P-Acc':>14s} {'static acc':>14s}")
+    metrics = results["metrics"]
+    print(f"{'run':12s} " + " ".join(f"{m[:14]:>16s}" for m in metrics))
     for name in ("start",) + ALGORITHMS:
-        r = results[name]
-        d, st = r["p_acc_dynamic"], r["static_acc"]
-        print(f"{name:12s} {100 * d['mean']:7.1f} ± {100 * d['std']:4.1f} {100 * st['mean']:7.1f} ± {100 * st['std']:4.1f}")
+        summary = results["runs"][name]["summary"]
+        print(f"{name:12s} " + " ".join(f"{100 * v['mean']:7.1f} ± {100 * v['std']:5.1f}" if (v := summary[m])
+                                        else f"{'-':>16s}" for m in metrics))
     (Path(a.out) / "sweep.json").write_text(json.dumps({"settings": kw, "seeds": a.seeds, "results": results}))
-
 
 if __name__ == "__main__":
     main()

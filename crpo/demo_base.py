@@ -1,84 +1,112 @@
 """The demo's base model: a tiny random Qwen3-VL given perception pre-training on *unbiased* synthetic clips,
 standing in for the pretrained video LLM a user starts RL from.
 
-    crpo demo --pretrain-base --out runs/demo   # each seed pre-trains its own: runs/demo/seedN/base/final
+    crpo demo --pretrain-base --out runs/demo     # each seed pre-trains its own: runs/demo/seedN/base/final
+    python -m crpo.demo_base --out runs/base      # rebuild the shipped one (seed 0), then copy ROOT/base/final
 
-What a tiny model can learn in a CPU budget shaped this recipe (README, "The demo"; development seeds only):
-trained on the motion and the colour question together from scratch, it learned neither in 300 steps; trained on
-one question at a time, it learns each within ~150 steps. And a base that answers the motion question in words
-(left/right) maps them onto the options during the biased warm start and keeps answering from motion (P-Acc 0.86
-and 0.82 on dynamic pairs after it), leaving RL nothing to fix. So the base learns, one after the other:
+What a tiny model can learn in a CPU budget shaped this recipe (docs/demo.md; development seeds only): trained on
+several questions at once from scratch it learned none of them in 300 steps; trained on one at a time it learns
+each within ~150 steps. And a base that answers a dynamic question in the demo's own words maps them onto the
+options during the start stage and keeps answering from the video, leaving RL nothing to fix. So the base learns
+every dynamic category as *code words* (never the demo's multiple-choice question), one category added per stage
+with the earlier ones replayed, and the colour question last:
 
-(a) motion, asked as a free-form code word (zig = left, zag = right): the vision tower learns to see which way the
-    square slides, yet the model has never tied motion to the letters of the demo's motion question;
-(b) the colour question, with its fixed options (red, blue, green, yellow = A, B, C, D).
+(a) moving direction (left/right/up/down = zig/zag/zip/zap);
+(b) + reversible dynamics (grows/shrinks/same size = bim/bom/bam);
+(c) + event order (the square / the circle first = tik/tok);
+(d) + the colour question with its fixed options (red, blue, green, yellow = A, B, C, D).
 
-Its colour-to-letter mapping is exactly the shortcut of the biased training split (a red square slides left in 90%
-of it), so the warm start picks the shortcut up at once, while the motion features wait underneath for a reward
-that asks for them. `SHIPPED_BASE` is seed 0 of this recipe (about 5 min on one core), kept in the repo so
-`make demo` need not redo it. CPU float results differ in the last bits between runs, and after 550 steps that
-shows: a rebuild is a different, equally honest base, not a byte-identical one (a second build ended with a
-higher colour loss).
+The vision tower learns to see the dynamics, yet the model has never tied them to the letters of the demo's
+questions, while its colour-to-letter mapping is a ready shortcut for the biased RL split. `SHIPPED_BASE` is seed 0
+of this recipe, kept in the repo so `make demo` need not redo it.
 """
 from __future__ import annotations
 
+import argparse
 import json
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SHIPPED_BASE = Path(__file__).parent / "assets" / "demo_base"
-# The pre-training's motion answers: words that appear in no option of the demo's motion question.
-MOTION_CODE_WORDS = {"left": "zig", "right": "zag"}
-MOTION_QUESTION = "Which code word fits the motion of the checkered square, zig or zag?"
+# Code words: what each dynamic category's pre-training answers; none of them appears in a demo option.
+CODE_WORDS = {
+    "checks": ("direction", {"left": "zig", "right": "zag", "up": "zip", "down": "zap"},
+               "Which code word fits the motion of the checkered square: zig, zag, zip or zap?"),
+    "size": ("size", {"grows": "bim", "shrinks": "bom", "same": "bam"},
+             "Which code word fits the size of the shape over the clip: bim, bom or bam?"),
+    "appear": ("first", {"the square": "tik", "the circle": "tok"},
+               "Which code word fits the order in which the two shapes show up: tik or tok?"),
+}
+STATIC_KIND = "hue"
 
 
 @dataclass
 class BaseRecipe:
-    items: int = 1200           # unbiased clips, half motion, half colour
-    motion_steps: int = 250     # stage (a); the tiny model "groks" motion at ~100-150 steps of 16 clips
-    motion_lr: float = 3e-3
-    colour_steps: int = 300     # stage (b); slower after (a) than from scratch, hence the longer, gentler schedule
-    colour_lr: float = 1e-3
+    """Stages of (sets, steps, learning rate); a set is a kind of scene (code words) or STATIC_KIND (the colour
+    question as the demo asks it). Each stage starts from the previous one's final weights."""
+    items: int = 2400           # unbiased clips, the demo world's categories in turn
+    stages: list = field(default_factory=lambda: [
+        (("checks",), 250, 3e-3),
+        (("checks", "size"), 250, 2e-3),
+        (("checks", "size", "appear"), 300, 2e-3),
+        (("checks", "size", "appear", STATIC_KIND), 300, 1e-3),
+    ])
 
 
-def pretraining_sets(world: Path) -> tuple[Path, Path]:
-    """Split an unbiased world's train.jsonl into WORLD/motion.jsonl (the slide clips, direction asked as a
-    free-form code word) and WORLD/colour.jsonl (every other item, unchanged)."""
-    motion, colour = [], []
-    for line in (world / "train.jsonl").read_text().splitlines():
-        item = json.loads(line)
-        if item["extra"]["kind"] == "slide":
-            word = MOTION_CODE_WORDS[item["extra"]["truth"]["direction"]]
-            item = {**{k: v for k, v in item.items() if k != "options"}, "question": MOTION_QUESTION,
-                    "answer": word, "problem_type": "free_form"}
-            motion.append(item)
-        else:
-            colour.append(item)
-    paths = world / "motion.jsonl", world / "colour.jsonl"
-    for path, items in zip(paths, (motion, colour)):
-        path.write_text("".join(json.dumps(it) + "\n" for it in items))
-    return paths
+def code_word_item(item: dict) -> dict:
+    """A dynamic item asked as its code-word question (free form); static items unchanged."""
+    kind = item["extra"]["kind"]
+    if kind not in CODE_WORDS:
+        return item
+    key, words, question = CODE_WORDS[kind]
+    return {**{k: v for k, v in item.items() if k != "options"}, "question": question,
+            "answer": words[item["extra"]["truth"][key]], "problem_type": "free_form"}
+
+
+def pretraining_set(world: Path, kinds: tuple[str, ...], seed: int) -> Path:
+    """WORLD/pretrain-<kinds>.jsonl: the world's items of those kinds, dynamic ones as code words, shuffled."""
+    rows = [json.loads(line) for line in (world / "train.jsonl").read_text().splitlines()]
+    chosen = [code_word_item(r) for r in rows if r["extra"]["kind"] in kinds]
+    random.Random(seed).shuffle(chosen)
+    path = world / f"pretrain-{'-'.join(kinds)}.jsonl"
+    path.write_text("".join(json.dumps(it) + "\n" for it in chosen))
+    return path
 
 
 def pretrain_base(root: Path, seed: int, world_kwargs: dict, recipe: BaseRecipe | None = None) -> Path:
-    """ROOT/{pretrain_world,tiny,base_motion,base}; returns ROOT/base/final. Finished stages are skipped."""
+    """ROOT/{pretrain_world,tiny,base_stage1..}; returns the last stage's final/. Finished stages are skipped."""
     from crpo.models.tiny import build_tiny_model
     from crpo.sft import SFTConfig, sft
     from crpo.synth import generate
 
     r = recipe or BaseRecipe()
-    world, tiny, motion, base = root / "pretrain_world", root / "tiny", root / "base_motion", root / "base"
+    world, tiny = root / "pretrain_world", root / "tiny"
     if not (world / "train.jsonl").exists():
         generate(world, train=r.items, bench_pairs=0, bias=0.0, seed=2100 + seed, **world_kwargs)
-    motion_set, colour_set = pretraining_sets(world)
     if not (tiny / "config.json").exists():
         build_tiny_model("qwen3_vl", tiny, seed=seed)
-    if not (motion / "final").exists():
-        print(f"\n== base model, stage (a): motion as code words ({r.motion_steps} steps)", flush=True)
-        sft(SFTConfig(model=str(tiny), train_data=str(motion_set), output_dir=str(motion), seed=seed,
-                      max_steps=r.motion_steps, learning_rate=r.motion_lr))
-    if not (base / "final").exists():
-        print(f"\n== base model, stage (b): the colour question ({r.colour_steps} steps)", flush=True)
-        sft(SFTConfig(model=str(motion / "final"), train_data=str(colour_set), output_dir=str(base), seed=seed,
-                      max_steps=r.colour_steps, learning_rate=r.colour_lr, lr_scheduler="cosine", warmup_steps=10))
-    return base / "final"
+    model = tiny
+    for n, (kinds, steps, lr) in enumerate(r.stages, start=1):
+        out = root / f"base_stage{n}"
+        if not (out / "final").exists():
+            print(f"\n== base model, stage {n}: {', '.join(kinds)} ({steps} steps, lr {lr})", flush=True)
+            sft(SFTConfig(model=str(model), train_data=str(pretraining_set(world, kinds, seed + n)),
+                          output_dir=str(out), seed=seed, max_steps=steps, learning_rate=lr,
+                          lr_scheduler="cosine" if n == len(r.stages) else "constant",
+                          warmup_steps=10 if n > 1 else 0))
+        model = out / "final"
+    return model
+
+
+def main(argv=None) -> None:
+    from crpo.demo import WORLD
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    print(pretrain_base(Path(a.out), a.seed, WORLD))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,10 +1,19 @@
-"""The demo's report: final metrics per run (mean and std over seeds) and P-Acc curves during RL.
+"""The demo's report: per category and overall, every run's per-seed numbers, their mean and std, and paired 95%
+confidence intervals of crpo minus every other run over seeds; P-Acc curves during RL.
 
-    summarise(out, seeds, walls) -> results.json, report.md, report.png
+    summarise(out, seeds, names, algorithms, notes, categories) -> OUT/results.json, report.md, report.png
 
-report.png has two panels: dynamic-pair P-Acc against RL step for every algorithm (mean over seeds, the shaded band
-one std), from each run's OUTPUT_DIR/evals.jsonl (`eval_steps`), and static accuracy against step, so a reader sees
-whether an algorithm reads motion without losing the colour answers. report.md holds the final table.
+The metrics of one run on one seed (`run_metrics`): each dynamic category's P-Acc (every pair of the category,
+both items right), `dynamic` = their plain mean (each category counts the same, whatever its number of pairs),
+and `static` = accuracy on the static items. results.json:
+
+    {"seeds": n, "categories": [...], "metrics": [...],
+     "runs": {name: {"per_seed": {metric: [v_seed0, ...]}, "summary": {metric: {n, mean, std}},
+                     "bench": {key: {n, mean, std}}, "curves": {metric: {steps, mean, std}}, ...}},
+     "comparisons": {"crpo - grpo": {metric: {n, per_seed, mean, std, ci95}}, ...}}
+
+report.png has one panel per dynamic category, one for their mean and one for static accuracy, each against RL
+step (mean over seeds, the band one std), from each run's OUTPUT_DIR/evals.jsonl (`eval_steps`).
 """
 from __future__ import annotations
 
@@ -15,24 +24,36 @@ from pathlib import Path
 
 import numpy as np
 
-KEYS = ("acc", "p_acc", "p_acc_dynamic", "p_acc_static", "static_acc", "dynamic_change_rate", "static_keep_rate")
+from crpo.demo_stats import mean_std, paired_difference
+
+BENCH_KEYS = ("acc", "p_acc", "p_acc_dynamic", "p_acc_static", "static_acc", "dynamic_change_rate",
+              "static_keep_rate")
+REFERENCE = "crpo"  # the run every other one is compared with
 
 
-def _mean_std(values):
-    vals = [v for v in values if v is not None]
-    return {"mean": float(np.mean(vals)), "std": float(np.std(vals))} if vals else None
+def run_metrics(metrics: dict, categories: tuple[str, ...]) -> dict:
+    """{category: P-Acc, "dynamic": mean over the categories, "static": static accuracy} of one bench evaluation
+    (a row of evals.jsonl or a metrics.json); a category without pairs is None and the mean is over the others."""
+    per_cat = metrics.get("per_category", {})
+    values = {c: per_cat.get(c, {}).get("p_acc") for c in categories}
+    known = [v for v in values.values() if v is not None]
+    return {**values, "dynamic": float(np.mean(known)) if known else None, "static": metrics.get("static_acc")}
 
 
-def curves(out: Path, seeds: int, name: str, key: str) -> tuple[list[int], list[float], list[float]]:
-    """Steps, mean and std over seeds of `key` in seedN/NAME/evals.jsonl (steps every seed has)."""
+def curves(out: Path, seeds: int, name: str, categories: tuple[str, ...]) -> dict:
+    """{metric: {steps, mean, std}} over seeds from seedN/NAME/evals.jsonl, at the steps every seed has."""
     per_seed = []
     for s in range(seeds):
         path = out / f"seed{s}" / name / "evals.jsonl"
         if path.exists():
-            per_seed.append({r["step"]: r.get(key) for r in map(json.loads, path.read_text().splitlines())})
+            per_seed.append({r["step"]: run_metrics(r, categories) for r in map(json.loads, path.read_text().splitlines())})
     steps = sorted(set.intersection(*(set(d) for d in per_seed))) if per_seed else []
-    values = [[d[t] for d in per_seed if d[t] is not None] for t in steps]
-    return steps, [float(np.mean(v)) for v in values], [float(np.std(v)) for v in values]
+    result = {}
+    for metric in (*categories, "dynamic", "static"):
+        values = [[d[t][metric] for d in per_seed if d[t][metric] is not None] for t in steps]
+        result[metric] = {"steps": steps, "mean": [float(np.mean(v)) if v else None for v in values],
+                          "std": [float(np.std(v)) if v else None for v in values]}
+    return result
 
 
 def answer_entropy(rollouts: Path, step: int = 1) -> float | None:
@@ -52,60 +73,89 @@ def answer_entropy(rollouts: Path, step: int = 1) -> float | None:
     return float(np.mean(ent))
 
 
-def summarise(out: Path, seeds: int, names: tuple[str, ...], algorithms: tuple[str, ...], notes: list[str]) -> dict:
-    """results.json (mean/std over seeds per run), report.md (final table + notes), report.png (curves)."""
-    from crpo.bench.report import markdown_table
-
-    results = {}
+def summarise(out: Path, seeds: int, names: tuple[str, ...], algorithms: tuple[str, ...], notes: list[str],
+              categories: tuple[str, ...]) -> dict:
+    """results.json, report.md and report.png of a finished demo (see the module docstring)."""
+    metrics = (*categories, "dynamic", "static")
+    runs = {}
     for name in names:
-        per_seed = [json.loads((out / f"seed{s}" / name / "eval" / "metrics.json").read_text()) for s in range(seeds)]
-        entry = {key: _mean_std([m.get(key) for m in per_seed]) for key in KEYS}
-        cats = sorted({c for m in per_seed for c in m.get("per_category", {})})
-        entry["p_acc_per_category"] = {c: _mean_std([m["per_category"][c]["p_acc"] for m in per_seed
-                                                     if c in m.get("per_category", {})]) for c in cats}
-        entry["wall_seconds"] = _mean_std([json.loads(p.read_text())["seconds"] for s in range(seeds)
-                                           if (p := out / f"seed{s}" / name / "wall_seconds.json").exists()])
+        per_seed_metrics = [json.loads((out / f"seed{s}" / name / "eval" / "metrics.json").read_text())
+                            for s in range(seeds)]
+        per_seed = {m: [run_metrics(pm, categories)[m] for pm in per_seed_metrics] for m in metrics}
+        entry = {"per_seed": per_seed, "summary": {m: mean_std(v) for m, v in per_seed.items()},
+                 "bench": {k: mean_std([pm.get(k) for pm in per_seed_metrics]) for k in BENCH_KEYS}}
         if name in algorithms:
-            steps, mean, std = curves(out, seeds, name, "p_acc_dynamic")
-            entry["p_acc_dynamic_curve"] = {"steps": steps, "mean": mean, "std": std}
-            entry["start_answer_entropy_bits"] = _mean_std(
+            entry["curves"] = curves(out, seeds, name, categories)
+            entry["start_answer_entropy_bits"] = mean_std(
                 [answer_entropy(out / f"seed{s}" / name / "rollouts.jsonl") for s in range(seeds)])
-        entry["seeds"] = seeds
-        results[name] = entry
+        runs[name] = entry
+    comparisons = {f"{REFERENCE} - {other}": {m: paired_difference(runs[REFERENCE]["per_seed"][m],
+                                                                   runs[other]["per_seed"][m]) for m in metrics}
+                   for other in names if other != REFERENCE and REFERENCE in runs}
+    results = {"seeds": seeds, "categories": list(categories), "metrics": list(metrics), "runs": runs,
+               "comparisons": comparisons}
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    means = {n: {**{k: (r[k]["mean"] if r[k] else None) for k in KEYS},
-                 "per_category": {c: {"p_acc": v["mean"]} for c, v in r["p_acc_per_category"].items() if v}}
-             for n, r in results.items()}
-    spread = ", ".join(f"{n} {100 * r['p_acc_dynamic']['std']:.1f}" for n, r in results.items() if r["p_acc_dynamic"])
-    text = ["# crpo demo", "", f"Mean over {seeds} seed(s), values in percent. P-Acc: a pair counts only when both of "
-            "its items are right.", "", markdown_table(means), f"Std over seeds of P-Acc on dynamic pairs: {spread}.",
-            "", *notes, ""]
-    (out / "report.md").write_text("\n".join(text), encoding="utf-8")
-    plot_curves(results, algorithms, out / "report.png", out, seeds)
+    (out / "report.md").write_text(report_markdown(results, notes), encoding="utf-8")
+    plot_curves(results, algorithms, out / "report.png")
     return results
 
 
-def plot_curves(results: dict, algorithms, path: Path, out: Path, seeds: int) -> None:
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def report_markdown(results: dict, notes: list[str]) -> str:
+    """Two tables: every run's mean ± std per metric, and crpo minus every other run with its paired 95% CI."""
+    metrics, runs, n = results["metrics"], results["runs"], results["seeds"]
+    lines = ["# crpo demo", "", f"{n} seed(s), values in percent. P-Acc per dynamic category (a pair counts only when "
+             "both of its items are right); `dynamic` is the mean of the categories' P-Acc, `static` the accuracy on "
+             "static items. Mean ± std over seeds (std with n - 1).", "",
+             "| run | " + " | ".join(metrics) + " |", "|---|" + "---:|" * len(metrics)]
+    for name, r in runs.items():
+        cells = [f"{_pct(s['mean'])} ± {_pct(s['std'])}" if (s := r["summary"][m]) else "-" for m in metrics]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", f"Paired differences over seeds (same world, start and bench per seed): mean [95% CI] in points"
+              + ("; one seed gives no interval." if n < 2 else "."), "",
+              "| difference | " + " | ".join(metrics) + " |", "|---|" + "---:|" * len(metrics)]
+    for label, diff in results["comparisons"].items():
+        cells = []
+        for m in metrics:
+            d = diff[m]
+            ci = d and d.get("ci95")
+            cells.append("-" if d is None else f"{100 * d['mean']:+.1f}" +
+                         (f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else ""))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, "", *notes, ""])
+
+
+def plot_curves(results: dict, algorithms, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, key, title in ((axes[0], "p_acc_dynamic", "P-Acc on dynamic pairs"),
-                           (axes[1], "static_acc", "Accuracy on static items")):
+    panels = [(m, f"P-Acc, {m.replace('_', ' ')}") for m in results["categories"]]
+    panels += [("dynamic", "P-Acc, mean of the dynamic categories"), ("static", "Accuracy on static items")]
+    cols = 3
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
+    for ax, (metric, title) in zip(axes.flat, panels):
         for name in algorithms:
-            steps, mean, std = curves(out, seeds, name, key)
-            if not steps:
+            c = results["runs"].get(name, {}).get("curves", {}).get(metric)
+            if not c or not c["steps"]:
                 continue
-            m, s = 100 * np.array(mean), 100 * np.array(std)
-            ax.plot(steps, m, marker="o", label=name, linewidth=2.5 if name == "crpo" else 1.5)
+            keep = [i for i, v in enumerate(c["mean"]) if v is not None]
+            steps = np.array(c["steps"])[keep]
+            m, s = 100 * np.array(c["mean"])[keep], 100 * np.array(c["std"])[keep]
+            ax.plot(steps, m, marker="o", label=name, linewidth=2.5 if name == REFERENCE else 1.5)
             ax.fill_between(steps, m - s, m + s, alpha=0.15)
         ax.set_xlabel("RL step")
-        ax.set_ylabel(f"{title} (%)")
+        ax.set_ylabel("%")
         ax.set_ylim(0, 100)
-        ax.set_title(f"{title}, mean of {seeds} seed(s)")
+        ax.set_title(f"{title} ({results['seeds']} seed(s))", fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].legend()
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
