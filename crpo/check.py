@@ -1,42 +1,71 @@
 """`crpo data check`: every bad row of an items file, one line each (file:line: reason); the good rows kept.
 
-    crpo data check items.jsonl --video-root /data/videos --out items.clean.jsonl [--strict]
+    crpo data check items.jsonl --video-root /data/videos --out items.clean.jsonl [--strict] [--model DIR]
 
 Unlike `load_items`, which stops at the first bad row, this collects all of them: invalid JSON, missing fields,
-unknown problem types, answers not among the options, video paths that escape the video root, missing videos, and
-videos PyAV cannot open (the container and stream headers are read, not the frames).
+unknown problem types, answers not among the options, duplicate ids, missing videos, videos PyAV cannot open
+(the container and stream headers are read, not the frames), videos cut short (an index that places packets past
+the end of the file: `crpo.video.truncation_problem`), and questions too long for a prompt (`--max-text-tokens`,
+counted with the tokenizer of `--model`, else estimated: crpo/text_budget.py). An empty file is an error.
+
+A video path is joined to the video root as the loaders join it: a symlink inside the root, or a file outside it
+that the path reaches with `..` (the twins `crpo bench build --materialize` writes beside the bench), is good when
+it exists; the root is never resolved through symlinks.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
-from crpo.data import DataError, item_from_json, write_jsonl
+from crpo.data import DataError, item_from_json, open_text, write_jsonl
+from crpo.text_budget import DEFAULT_MAX_TEXT_TOKENS, estimated_tokens, text_problem
 
 
 def video_problem(item, video_root: Path) -> str | None:
     """Why the item's video is unusable, or None."""
-    root = video_root.resolve()
-    path = (root / item.video).resolve()
-    if not path.is_relative_to(root):
-        return f"video path '{item.video}' escapes the video root {root}"
+    root = Path(os.path.abspath(video_root))
+    path = Path(os.path.normpath(root / item.video))  # lexical: symlinks are followed only when the file is opened
     if not path.is_file():
+        if not path.is_relative_to(root):
+            return f"video path '{item.video}' escapes the video root {root} and no file is there"
         return f"video '{item.video}' not found under {root}"
     import av
+
+    from crpo.video import truncation_problem
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 return f"video '{item.video}' has no video stream"
+            if (problem := truncation_problem(str(path), container.streams.video[0])) is not None:
+                return f"video '{item.video}' is {problem}"
     except (av.FFmpegError, OSError) as e:
         return f"video '{item.video}' cannot be opened ({e})"
     return None
 
 
-def check_file(path, video_root, strict: bool = False, out=None) -> int:
+def token_counter(model):
+    """Tokens of a text by the tokenizer of the local model directory `model`, else the estimate."""
+    if not model:
+        return estimated_tokens
+    from crpo.text_budget import load_tokenizer
+    tokenizer = load_tokenizer(model)
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def check_file(path, video_root, strict: bool = False, out=None, max_text_tokens: int = DEFAULT_MAX_TEXT_TOKENS,
+               model=None) -> int:
     path, video_root = Path(path), Path(video_root)
-    good, bad, ids = [], 0, set()
-    lines = path.read_text(encoding="utf-8").split("\n")
+    if not video_root.is_dir():
+        raise DataError(f"--video-root {video_root}: no such directory")
+    count = token_counter(model)
+    good, bad, ids = [], 0, {}
+    with open_text(path) as f:
+        try:
+            lines = f.read().split("\n")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not UTF-8 text ({e.reason})") from None
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -44,7 +73,9 @@ def check_file(path, video_root, strict: bool = False, out=None) -> int:
         try:
             item = item_from_json(json.loads(line), where)
             if item.id in ids:
-                raise DataError(f"{where}: duplicate id '{item.id}'")
+                raise DataError(f"{where}: duplicate id '{item.id}' (first on line {ids[item.id]})")
+            if (problem := text_problem(item, max_text_tokens, count)) is not None:
+                raise DataError(f"{where}: {problem} (--max-text-tokens)")
             if (problem := video_problem(item, video_root)) is not None:
                 raise DataError(f"{where}: {problem}")
         except json.JSONDecodeError as e:
@@ -55,8 +86,10 @@ def check_file(path, video_root, strict: bool = False, out=None) -> int:
             bad += 1
             print(str(e), file=sys.stderr)
             continue
-        ids.add(item.id)
+        ids[item.id] = lineno
         good.append(item)
+    if not good and not bad:
+        raise DataError(f"{path}: no items (the file is empty)")
     if out:
         write_jsonl(out, good)
     print(f"{path}: {len(good)} good rows, {bad} bad" + (f"; good rows written to {out}" if out else ""),

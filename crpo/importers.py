@@ -55,6 +55,32 @@ def _strip_letters(options: list[str]) -> list[str]:
     return [m.group(2).strip() if (m := _LETTERED.match(o)) else o.strip() for o in options]
 
 
+_LETTER_ONLY = re.compile(r"^\(?([A-Za-z])\)?[.:]?$")
+_LETTER_THEN_TEXT = re.compile(r"^\(?([A-Za-z])(?:\)|[.:]|\s)\s*(.+)$", re.S)
+
+
+def _same_text(a: str, b: str) -> bool:
+    norm = lambda t: " ".join(t.lower().split()).rstrip(".")  # noqa: E731
+    return norm(a) == norm(b)
+
+
+def videor1_choice(answer: str, options: list[str], where: str) -> str:
+    """The option letter a Video-R1 multiple-choice solution names: "B", "(B)", "B.", "B. <option B's text>", or
+    the text of one option. Anything else is refused: the first letter of "Cyclists move right to left" is not
+    option C."""
+    letters = LETTERS[: len(options)]
+    if (m := _LETTER_ONLY.match(answer)) and m.group(1).upper() in letters:
+        return m.group(1).upper()
+    matches = [letters[i] for i, text in enumerate(options) if _same_text(answer, text)]
+    if len(matches) == 1:
+        return matches[0]
+    if (m := _LETTER_THEN_TEXT.match(answer)) and m.group(1).upper() in letters \
+            and _same_text(m.group(2), options[letters.index(m.group(1).upper())]):
+        return m.group(1).upper()
+    raise DataError(f"{where}: solution answer '{answer}' is neither an option letter ({letters}) nor the text of "
+                    "exactly one option")
+
+
 def from_videor1(row: dict, where: str, video_root=None) -> Item:
     if row.get("data_type", "video") != "video":
         raise Skip(f"{where}: data_type '{row.get('data_type')}' is not a video")
@@ -65,7 +91,7 @@ def from_videor1(row: dict, where: str, video_root=None) -> Item:
     answer = (m.group(1) if m else str(row.get("solution", ""))).strip()
     options = _strip_letters(row["options"]) if kind == "multiple_choice" else None
     if kind == "multiple_choice":
-        answer = answer.strip("(). ").upper()[:1]
+        answer = videor1_choice(answer, options, where)
     if kind in ("numerical", "regression"):
         answer = answer.replace(",", "")  # Video-R1 reads "1,000" as 1000 (normalize_number)
     item = Item(id=str(row.get("problem_id", where)), video=_rel(row["path"], video_root), question=row["problem"],
@@ -177,6 +203,8 @@ def convert(fmt: str, src, video_root=None) -> list[Item]:
 
 def import_file(fmt: str, src, out, video_root=None) -> int:
     items = convert(fmt, src, video_root)
+    if not items:  # an empty file, `[]`, or only rows that are not video questions: nothing to write
+        raise DataError(f"{src}: no {fmt} video items in it (nothing written to {out})")
     seen = set()
     for item in items:
         if item.id in seen:

@@ -60,11 +60,15 @@ def check_model_texts(model, items: list[Item], texts: list[str], limit: int, so
     """`check_text_budget` with the tokenizer of the local model directory `model` (loaded alone: no weights)."""
     if not limit or not items:
         return
+    check_text_budget(items, texts, load_tokenizer(model), limit, source, key)
+
+
+def load_tokenizer(model):
+    """The tokenizer of the local model directory `model` (no weights loaded); one DataError line otherwise."""
     from transformers import AutoTokenizer
 
     from crpo.models.local import from_pretrained_kwargs, load_error, model_source
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_source(model), **from_pretrained_kwargs())
+        return AutoTokenizer.from_pretrained(model_source(model), **from_pretrained_kwargs())
     except (OSError, ValueError, KeyError) as e:
         raise load_error(model, e) from None
-    check_text_budget(items, texts, tokenizer, limit, source, key)

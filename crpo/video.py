@@ -172,6 +172,25 @@ def load_clip(path, num_frames: int | None = 8, fps: float | None = None, start:
     return clip
 
 
+def truncation_problem(path: str, stream) -> str | None:
+    """Why the file looks cut short, from the demuxer's index alone (no packet is read), or None.
+
+    An MP4 whose index (moov) sits at the front opens fine when the file is cut: headers, frame count and duration
+    all describe the whole video, and the packets past the cut are simply absent. The index records where each
+    packet lies, so a packet ending past the end of the file means the file was truncated.
+    """
+    entries = stream.index_entries
+    if not len(entries):
+        return None
+    size = os.path.getsize(path)
+    end = max(e.pos + e.size for e in entries)
+    if end <= size:
+        return None
+    present = sum(e.pos + e.size <= size for e in entries)
+    return (f"truncated: the file has {size} bytes but its index places packets up to byte {end} "
+            f"({present} of {len(entries)} packets present)")
+
+
 def _decode(path: str, **args) -> Clip:
     import av
 
@@ -187,6 +206,8 @@ def _decode_container(path: str, container, num_frames, fps, start, end, max_pix
     if not container.streams.video:
         raise DataError(f"{path}: no video stream")
     stream = container.streams.video[0]
+    if (problem := truncation_problem(path, stream)) is not None:
+        raise DataError(f"{path}: {problem}")
     stream.thread_type = "AUTO"  # frame + slice threads: the decoder, not the conversion, is the cost
     src_fps = float(stream.average_rate or stream.guessed_rate or 0)
     if src_fps <= 0:
@@ -194,12 +215,15 @@ def _decode_container(path: str, container, num_frames, fps, start, end, max_pix
     tb = float(stream.time_base)
     t0 = stream.start_time or 0
     entries = stream.index_entries
+    # The frame count: the header's, else from the duration. Not len(index): Matroska / WebM index only their
+    # keyframes (cues), so a 250-frame mkv counted 1 frame and every sampled frame was frame 0.
     if stream.frames:
         total = stream.frames
-    elif len(entries):
-        total = len(entries)
+    elif stream.duration or container.duration:
+        seconds = stream.duration * float(stream.time_base) if stream.duration else container.duration / 1e6
+        total = round(seconds * src_fps)
     else:
-        total = round(container.duration / 1e6 * src_fps)
+        total = len(entries)
     duration = stream.duration * tb if stream.duration else total / src_fps
     src_h, src_w = stream.codec_context.height, stream.codec_context.width
 
@@ -216,11 +240,16 @@ def _decode_container(path: str, container, num_frames, fps, start, end, max_pix
 
     # In MP4/MKV a closed-GOP keyframe sits at the same position in decode and display order, so its position
     # in the demuxer's index (one entry per packet, decode order) is its frame index.
-    keyframes = [i for i, e in enumerate(entries) if e.is_keyframe]
+    # An index of keyframes only (Matroska cues) gives them by timestamp instead (presentation time there).
+    if len(entries) == total:
+        keyframes = [i for i, e in enumerate(entries) if e.is_keyframe]
+    else:
+        keyframes = sorted({round((e.timestamp - t0) * tb * src_fps) for e in entries if e.is_keyframe})
     wanted = indices  # ascending; equal neighbours when more frames are asked than the range holds
     got = np.empty((len(wanted), out_h, out_w, 3), np.uint8)
     got_index = np.empty(len(wanted), np.int64)
     slot = 0  # next wanted frame to fill
+    last_decoded = -1
     keep = set(wanted.tolist())
     codec = stream.codec_context
     for seek_to, frames in decode_plan(wanted, keyframes):
@@ -235,6 +264,7 @@ def _decode_container(path: str, container, num_frames, fps, start, end, max_pix
             codec.skip_frame = "NONREF" if pidx is not None and pidx not in keep else "DEFAULT"
             for frame in packet.decode():
                 idx = round((frame.pts - t0) * tb * src_fps)
+                last_decoded = max(last_decoded, idx)
                 if idx < wanted[slot]:
                     continue  # decoded as a reference but never converted
                 # The first frame at or after each wanted index (the same one for a constant frame rate).
@@ -251,7 +281,14 @@ def _decode_container(path: str, container, num_frames, fps, start, end, max_pix
             break
     if slot == 0:
         raise DataError(f"{path}: decoded no frame")
-    got[slot:], got_index[slot:] = got[slot - 1], got_index[slot - 1]  # the stream ended early
+    if slot < len(wanted):
+        # The stream ended before the frames its header declares. A frame or two is container rounding (the last
+        # wanted index is the declared count - 1); more is a damaged file, whose clip would repeat its last frame
+        # for the rest of the video without a word.
+        if wanted[slot] - last_decoded > max(2, round(0.02 * total)):
+            raise DataError(f"{path}: truncated or damaged: the stream ends after frame {last_decoded}, but its header "
+                            f"declares {total} frames and frame {int(wanted[slot])} was asked for")
+        got[slot:], got_index[slot:] = got[slot - 1], got_index[slot - 1]
     return Clip(frames=got, fps=src_fps, frame_indices=got_index, source_size=(src_h, src_w),
                 duration=float(duration), path=path)
 

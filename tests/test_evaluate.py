@@ -89,7 +89,7 @@ def test_cli_eval_score_report(tmp_path, capsys, run_crpo, tiny_model, world, re
         assert row["answer"] == extract_answer(row["output"], it.problem_type, it.options)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["items"] == len(items) and metrics["pairs"] == len(items) // 2
-    assert metrics["missing"] == sum(r["answer"] is None for r in rows)
+    assert metrics["missing"] == 0 and metrics["unparsed"] == sum(r["answer"] is None for r in rows)
     acc, p_acc = own_metrics(items, rows)
     assert 0 <= metrics["acc"] <= 1 and 0 <= metrics["p_acc"] <= 1
     assert metrics["acc"] == pytest.approx(acc) and metrics["p_acc"] == pytest.approx(p_acc)
@@ -195,7 +195,7 @@ def test_limit_scores_only_the_evaluated_items(tmp_path, tiny_model, world, buil
     rows = rows_of(out / "predictions.jsonl")
     assert [r["id"] for r in rows] == [it.id for it in items[:limit]]
     assert (metrics["items"], metrics["pairs"]) == (limit, limit // 2)
-    assert metrics["missing"] == sum(r["answer"] is None for r in rows)
+    assert metrics["missing"] == 0 and metrics["unparsed"] == sum(r["answer"] is None for r in rows)
     acc, p_acc = own_metrics(items[:limit], rows)
     assert metrics["acc"] == pytest.approx(acc) and metrics["p_acc"] == pytest.approx(p_acc)
 

@@ -13,13 +13,15 @@ OUT/bench.jsonl holds the originals and their twins, pair by pair; both carry th
 carries extra.twin_of (the original's id) and extra.relation ("change" | "same"). Video paths stay relative to the
 same --video-root in both modes, so the benchmark is evaluated with the root it was built from:
 - default: the twin points at the original video and stores `transform`, applied when the clip is loaded;
-- --materialize: the twin's video is written to OUT/videos/<twin id>.mp4 (all frames of the source, or of its
+- --materialize: the twin's video is written to OUT/videos/<video>__<transform>__<hash>.mp4, one file per clip and
+  transform shared by every item on that clip (all frames of the source, or of its
   [start, end] segment, decoded with PyAV, transformed with `crpo.counterfactual`, re-encoded with
   `crpo.video.write_video` at the source frame rate), referenced relative to --video-root; the twin then has no
   transform and no start/end. This decodes whole videos in memory: meant for short clips.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -89,9 +91,14 @@ def make_twin(item: Item) -> tuple[Item, Item] | str:
 
 
 def build_bench(items, video_root, out, materialize: bool = False) -> dict:
-    """Write OUT/bench.jsonl (see the module docstring); returns {"pairs", "per_category", "dropped"}."""
+    """Write OUT/bench.jsonl (see the module docstring); returns {"pairs", "per_category", "dropped"}.
+    Ids must be unique and the file not empty (`load_items`): a repeated id would make one pair of two twins."""
     video_root, out = Path(video_root), Path(out)
-    rows, dropped, per_category = [], [], {}
+    if not video_root.is_dir():
+        raise DataError(f"--video-root {video_root}: no such directory")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: is a file, not a directory")
+    rows, dropped, per_category, written = [], [], {}, {}
     for item in load_items(items):
         made = make_twin(item)
         if isinstance(made, str):
@@ -103,18 +110,27 @@ def build_bench(items, video_root, out, materialize: bool = False) -> dict:
             if not src.is_file():
                 dropped.append((item.id, f"video not found: {src}"))
                 continue
-            dst = out / "videos" / (re.sub(r"[^\w.-]", "_", twin.id) + ".mp4")
-            materialize_twin(src, dst, twin.transform, item.start, item.end)
+            # One file per (clip, transform): items asking about the same clip share its twin video (it was one
+            # full-size copy per item).
+            key = (item.video, item.start, item.end, twin.transform)
+            if key not in written:
+                digest = hashlib.sha1(repr(key).encode()).hexdigest()[:8]
+                name = re.sub(r"[^\w.-]", "_", f"{Path(item.video).stem}__{twin.transform}__{digest}") + ".mp4"
+                written[key] = out / "videos" / name
+                materialize_twin(src, written[key], twin.transform, item.start, item.end)
+            dst = written[key]
             twin = replace(twin, video=os.path.relpath(dst, video_root), transform=None, start=None, end=None,
                            extra={**twin.extra, "materialized": twin.transform})
         rows += [original, twin]
         counts = per_category.setdefault(original.category, {"pairs": 0, "change": 0, "same": 0})
         counts["pairs"] += 1
         counts[twin.extra["relation"]] += 1
-    write_jsonl(out / "bench.jsonl", rows)
-
     for item_id, reason in dropped:
         print(f"dropped {item_id}: {reason}", file=sys.stderr)
+    if not rows:  # an empty bench would only fail later, in `crpo eval`, with less to go on
+        raise DataError(f"{items}: no item could be paired ({len(dropped)} dropped, reasons above); nothing written")
+    write_jsonl(out / "bench.jsonl", rows)
+
     for category, c in sorted(per_category.items()):
         print(f"{category}: {c['pairs']} pairs ({c['change']} dynamic, {c['same']} static)", file=sys.stderr)
     print(f"wrote {len(rows)} items ({len(rows) // 2} pairs, {len(dropped)} dropped) to {out / 'bench.jsonl'}",

@@ -26,6 +26,7 @@ DyBench metrics (all fractions in [0, 1]; null where the denominator is 0):
 - static_keep_rate     fraction of static pairs whose two predicted answers agree (invariance).
                  A pair with a missing or unparseable answer counts as neither changed nor kept.
 - per_category   {category: {items, pairs, acc, p_acc}}; a pair's category is that of its first item.
+- missing / unparsed: items without a prediction row / with one whose answer cannot be read (both count wrong).
 """
 from __future__ import annotations
 
@@ -127,7 +128,8 @@ def pairs_of(items: list[Item]) -> dict[str, list[Item]]:
 
 
 def dybench_metrics(items: list[Item], answers: dict[str, str | None]) -> dict:
-    """DyBench metrics from items and predicted answers {item id: answer or None}; see the module docstring."""
+    """DyBench metrics from items and predicted answers {item id: answer, None if unparsable; absent: no prediction};
+    see the module docstring."""
     seen = set()
     for it in items:
         if it.id in seen:
@@ -166,7 +168,8 @@ def dybench_metrics(items: list[Item], answers: dict[str, str | None]) -> dict:
     return {
         "items": len(items),
         "pairs": len(pairs),
-        "missing": sum(answers.get(it.id) is None for it in items),
+        "missing": sum(it.id not in answers for it in items),
+        "unparsed": sum(it.id in answers and answers[it.id] is None for it in items),
         "acc": _frac(sum(right.values()), len(items)),
         "p_acc": _frac(dyn["right"] + sta["right"], len(pairs)),
         "p_acc_dynamic": _frac(dyn["right"], dyn["n"]),
@@ -185,12 +188,13 @@ def dybench_metrics(items: list[Item], answers: dict[str, str | None]) -> dict:
 
 
 def answers_for(items: list[Item], predictions: dict[str, dict], where="predictions") -> dict[str, str | None]:
-    """{item id: predicted answer or None} for every item; prediction ids that match no item are an error."""
+    """{item id: predicted answer, None when unparsable} for every item with a prediction (an item without one is
+    left out: missing); prediction ids that match no item are an error."""
     ids = {it.id for it in items}
     unknown = [pid for pid in predictions if pid not in ids]
     if unknown:
         raise DataError(f"{where}: {len(unknown)} prediction id(s) match no benchmark item, e.g. '{unknown[0]}'")
-    return {it.id: predicted_answer(it, predictions.get(it.id)) for it in items}
+    return {it.id: predicted_answer(it, predictions[it.id]) for it in items if it.id in predictions}
 
 
 def score_dybench(data, predictions=None, lmms_eval_samples=None) -> dict:
@@ -200,7 +204,10 @@ def score_dybench(data, predictions=None, lmms_eval_samples=None) -> dict:
         predictions = {pid: {"id": pid, "output": out} for pid, out in read_samples(lmms_eval_samples, items).items()}
         answers = answers_for(items, predictions, lmms_eval_samples)
     else:
-        answers = answers_for(items, read_predictions(predictions), predictions)
+        rows = read_predictions(predictions)
+        if not rows:  # an empty file would score every item wrong: acc 0.0 that is not the model's
+            raise DataError(f"{predictions}: no predictions (the file is empty)")
+        answers = answers_for(items, rows, predictions)
     try:
         return dybench_metrics(items, answers)
     except DataError as e:
