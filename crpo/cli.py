@@ -57,7 +57,8 @@ def _data_import(a):
 
 def _data_check(a):
     from crpo.check import check_file
-    return check_file(a.file, a.video_root, strict=a.strict, out=a.out)
+    return check_file(a.file, a.video_root, strict=a.strict, out=a.out, max_text_tokens=a.max_text_tokens,
+                      model=a.model)
 
 
 def _model_tiny(a):
@@ -120,8 +121,16 @@ def _audit(a):
 
 def _score(a):
     from crpo.bench.score import score_file
-    print(json.dumps(score_file(a.format, a.data, a.predictions, quirks=a.quirk,
-                                lmms_eval_samples=a.lmms_eval_samples), indent=None))
+    metrics = score_file(a.format, a.data, a.predictions, quirks=a.quirk, lmms_eval_samples=a.lmms_eval_samples)
+    if a.out:  # OUT/metrics.json, the file `crpo report` reads (as `crpo eval --out` writes it)
+        from pathlib import Path
+        out = Path(a.out)
+        if out.exists() and not out.is_dir():
+            from crpo.data import DataError
+            raise DataError(f"--out {out}: is a file, not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    print(json.dumps(metrics, indent=None))
 
 
 def _report(a):
@@ -130,6 +139,10 @@ def _report(a):
 
 
 def _demo(a):
+    import os
+    # The demo builds or ships every model it uses: it must never reach a hub, and its subprocesses inherit this
+    # (set before transformers / huggingface_hub are imported, which read it once).
+    os.environ["HF_HUB_OFFLINE"] = "1"
     from crpo.demo import run_demo
     run_demo(out=a.out, quick=a.quick, seeds=a.seeds, pretrain_base=a.pretrain_base)
 
@@ -163,7 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "(never opens videos); --llm: classify with an LLM into a cache that training reads",
                        description="Without --llm: one JSON row per item (category, relation and answer per "
                        "transform, the transform chosen, and the paper's class spatial | temporal | spatiotemporal "
-                       "| static | unknown with the transform that class gets). With --llm: a local chat model "
+                       "| static | unknown with the transform that class gets). Which one is used: `crpo train` "
+                       "(counterfactual=auto, the default) rolls the counterfactual branch out on class_transform; "
+                       "`transform` is the lexicon's own pick, which `crpo bench build` uses for twins and "
+                       "grpo_cf_aug falls back to when the class transform gives no answer. With --llm: a local "
+                       "chat model "
                        "directory or an OpenAI-compatible URL classifies every item not yet in --cache, appending "
                        "one row per item; an unparseable reply falls back to the lexicon and is counted.")
     s.add_argument("file", help="items JSONL")
@@ -197,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_data_check)
 
     model = sub.add_parser("model", help="model utilities")
+    s.add_argument("--max-text-tokens", type=int, default=8192, metavar="N",
+                   help="a row whose question and options are longer than N tokens is bad (0 = no limit); "
+                        "counted with --model's tokenizer, else estimated")
+    s.add_argument("--model", default=None, metavar="DIR", help="local model directory whose tokenizer counts tokens")
     msub = model.add_subparsers(dest="model_command", metavar="<model command>", required=True)
     s = msub.add_parser("tiny", help="build a tiny random-initialised Qwen-VL with a locally trained tokenizer")
     s.add_argument("--arch", choices=["qwen3_vl", "qwen2_5_vl"], default="qwen3_vl")
@@ -205,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_model_tiny)
 
     from crpo.config import SFTConfig, TrainConfig, describe  # dataclasses and yaml only: still instant
-    commands = (("train", _train, "RL post-training: crpo | grpo | grpo_cf_aug | tgrpo", TrainConfig),
+    commands = (("train", _train, "RL post-training: crpo | grpo | grpo_cf_aug | tgrpo | arrowrl", TrainConfig),
                 ("sft", _sft, "supervised warm start on items", SFTConfig))
     for name, func, what, cls in commands:
         s = sub.add_parser(name, help=what, description=f"{what}. Config keys come from a YAML file and "
@@ -235,7 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "processes under accelerate launch)",
                        description="Frames, pixels, answer format, max new tokens and dtype default to the training "
                        "run's (RUN/config.json beside RUN/final); `accelerate launch --num_processes N -m crpo.cli "
-                       "eval ...` shards the items by pair over N processes and merges their predictions.")
+                       "eval ...` shards the items by pair over N processes and merges their predictions. The "
+                       "metrics JSON goes to stdout and OUT/metrics.json. OUT/eval_run.json records the model and "
+                       "settings: a rerun resumes only the same evaluation (another one is an error: use another "
+                       "--out); OUT/eval.lock stops a second eval on the same --out.")
     s.add_argument("--model", required=True, help="local model directory")
     s.add_argument("--bench", required=True, help="benchmark JSONL")
     s.add_argument("--format", default="dybench", choices=["dybench", "timeblind", "tempcompass", "vinoground", "mvbench"])
@@ -278,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_score)
 
     s = sub.add_parser("audit", help="how much a model looks at the video: answers and answer distributions on "
+    s.add_argument("--out", metavar="DIR", default=None,
+                   help="also write the metrics to DIR/metrics.json (what `crpo report` reads)")
                                      "each item's original, mirrored and reversed clip (any video QA set, no twins)",
                        description="Per item: the router's question class, transform and relation (and the other "
                        "transform as a control), greedy answers and the distribution over the choices on the "
