@@ -11,14 +11,16 @@ options during the start stage and keeps answering from the video, leaving RL no
 every dynamic category as *code words* (never the demo's multiple-choice question), one category added per stage
 with the earlier ones replayed, and the colour question last:
 
-(a) moving direction (left/right/up/down = zig/zag/zip/zap);
-(b) + reversible dynamics (grows/shrinks/same size = bim/bom/bam);
-(c) + event order (the square / the circle first = tik/tok);
-(d) + the colour question with its fixed options (red, blue, green, yellow = A, B, C, D).
+(1) horizontal motion (a square sliding left/right = zig/zag): the previous round's proven first stage;
+(2) all four directions (up/down = zip/zap);
+(3) + reversible dynamics (grows/shrinks/same size = bim/bom/bam);
+(4) + event order (the square / the circle first = tik/tok);
+(5) + the colour question with its fixed options (red, blue, green, yellow = A, B, C, D).
 
 The vision tower learns to see the dynamics, yet the model has never tied them to the letters of the demo's
-questions, while its colour-to-letter mapping is a ready shortcut for the biased RL split. `SHIPPED_BASE` is seed 0
-of this recipe, kept in the repo so `make demo` need not redo it.
+questions, while its colour-to-letter mapping is a ready shortcut for the biased RL split. `SHIPPED_BASE` was built
+with `python -m crpo.demo_base --init <previous shipped base> --first-stage 2`: stages 2-5 of seed 0 on top of the
+previous round's base (stage 1 and the colour question, commit dae9471), which saved the CPU time of stage 1.
 """
 from __future__ import annotations
 
@@ -30,9 +32,11 @@ from pathlib import Path
 
 SHIPPED_BASE = Path(__file__).parent / "assets" / "demo_base"
 # Code words: what each dynamic category's pre-training answers; none of them appears in a demo option.
+_DIRECTION_WORDS = ("direction", {"left": "zig", "right": "zag", "up": "zip", "down": "zap"},
+                    "Which code word fits the motion of the checkered square: zig, zag, zip or zap?")
 CODE_WORDS = {
-    "checks": ("direction", {"left": "zig", "right": "zag", "up": "zip", "down": "zap"},
-               "Which code word fits the motion of the checkered square: zig, zag, zip or zap?"),
+    "slide": _DIRECTION_WORDS,   # left/right only: the first stage
+    "checks": _DIRECTION_WORDS,
     "size": ("size", {"grows": "bim", "shrinks": "bom", "same": "bam"},
              "Which code word fits the size of the shape over the clip: bim, bom or bam?"),
     "appear": ("first", {"the square": "tik", "the circle": "tok"},
@@ -45,13 +49,16 @@ STATIC_KIND = "hue"
 class BaseRecipe:
     """Stages of (sets, steps, learning rate); a set is a kind of scene (code words) or STATIC_KIND (the colour
     question as the demo asks it). Each stage starts from the previous one's final weights."""
-    items: int = 2400           # unbiased clips, the demo world's categories in turn
+    items: int = 3000           # unbiased clips, the world's categories in turn (+ the 2-way slide of stage 1)
     stages: list = field(default_factory=lambda: [
-        (("checks",), 250, 3e-3),
-        (("checks", "size"), 250, 2e-3),
-        (("checks", "size", "appear"), 300, 2e-3),
-        (("checks", "size", "appear", STATIC_KIND), 300, 1e-3),
+        (("slide",), 250, 3e-3),
+        (("slide", "checks"), 150, 2e-3),
+        (("checks", "size"), 200, 2e-3),
+        (("checks", "size", "appear"), 200, 2e-3),
+        (("checks", "size", "appear", STATIC_KIND), 200, 1e-3),
     ])
+    init: str = ""              # a checkpoint to start from instead of a random tiny model (with first_stage > 1)
+    first_stage: int = 1
 
 
 def code_word_item(item: dict) -> dict:
@@ -83,11 +90,14 @@ def pretrain_base(root: Path, seed: int, world_kwargs: dict, recipe: BaseRecipe 
     r = recipe or BaseRecipe()
     world, tiny = root / "pretrain_world", root / "tiny"
     if not (world / "train.jsonl").exists():
-        generate(world, train=r.items, bench_pairs=0, bias=0.0, seed=2100 + seed, **world_kwargs)
-    if not (tiny / "config.json").exists():
+        kinds = [*world_kwargs["kinds"], *(k for ks, _, _ in r.stages for k in ks if k not in world_kwargs["kinds"])]
+        generate(world, train=r.items, bench_pairs=0, bias=0.0, seed=2100 + seed, **{**world_kwargs, "kinds": kinds})
+    model = Path(r.init) if r.init else tiny
+    if not r.init and not (tiny / "config.json").exists():
         build_tiny_model("qwen3_vl", tiny, seed=seed)
-    model = tiny
     for n, (kinds, steps, lr) in enumerate(r.stages, start=1):
+        if n < r.first_stage:
+            continue
         out = root / f"base_stage{n}"
         if not (out / "final").exists():
             print(f"\n== base model, stage {n}: {', '.join(kinds)} ({steps} steps, lr {lr})", flush=True)
@@ -104,8 +114,12 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", default="", help="checkpoint to continue from (skips the stages before --first-stage)")
+    ap.add_argument("--first-stage", type=int, default=1)
     a = ap.parse_args(argv)
-    print(pretrain_base(Path(a.out), a.seed, WORLD))
+    if bool(a.init) != (a.first_stage > 1):
+        ap.error("--init and --first-stage > 1 go together")
+    print(pretrain_base(Path(a.out), a.seed, WORLD, BaseRecipe(init=a.init, first_stage=a.first_stage)))
 
 
 if __name__ == "__main__":

@@ -119,6 +119,11 @@ def test_pretrain_base_runs_every_stage_and_skips_finished_ones(tmp_path):
     stamp = (final / "model.safetensors").stat().st_mtime_ns
     assert pretrain_base(tmp_path, seed=0, world_kwargs=WORLD, recipe=recipe) == final
     assert (final / "model.safetensors").stat().st_mtime_ns == stamp
+    # continuing a checkpoint from a later stage (how the shipped base was rebuilt): no random model, no stage 1
+    later = BaseRecipe(items=8, stages=recipe.stages, init=str(tmp_path / "base_stage1" / "final"), first_stage=2)
+    cont = tmp_path / "continued"
+    assert pretrain_base(cont, seed=0, world_kwargs=WORLD, recipe=later) == cont / "base_stage2" / "final"
+    assert not (cont / "tiny").exists() and not (cont / "base_stage1").exists()
 
 
 def test_shipped_base_loads():
