@@ -20,7 +20,7 @@ def _synth(a):
     generate(out=a.out, train=a.train, bench_pairs=a.bench_pairs, bias=a.bias, seed=a.seed, preview=a.preview,
              num_frames=a.num_frames, size=a.size, object_size=a.object_size, speed=a.speed,
              categories=a.categories.split(",") if a.categories else None,
-             kinds=a.kinds.split(",") if a.kinds else None)
+             kinds=a.kinds.split(",") if a.kinds else None, null_share=a.null_share)
 
 
 def _route(a):
@@ -161,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bench-pairs", type=int, default=100, help="number of bench pairs (item + twin)")
     s.add_argument("--bias", type=float, default=0.9,
                    help="probability that the static colour cue predicts the dynamic answer in train items")
-    s.add_argument("--seed", type=int, default=0, help="random seed; output is deterministic given it")
+    s.add_argument("--null-share", type=float, default=0.0,
+                   help="share of dynamic training items (3+ options) whose options leave the reversed answer out, "
+                        "so that 'None of the above' is its counterfactual answer")
+    s.add_argument("--seed", type=int, default=0, help="random seed; output (files included) is deterministic given it")
     s.add_argument("--preview", action="store_true", help="also write preview.png, a contact sheet of a few clips")
     s.add_argument("--num-frames", type=int, default=8, help="frames per clip (even)")
     s.add_argument("--size", type=int, default=64, help="frame height and width in pixels")
@@ -169,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--speed", type=float, default=3.0, help="motion in pixels per frame")
     s.add_argument("--categories", default=None, help="comma-separated categories to draw (default: all)")
     s.add_argument("--kinds", default=None, help="comma-separated kinds of scene to keep within those categories "
-                   "(stripes, checks, pinwheel, grow, fill, fade, appear, recolour, colour, shape, count, relative, side)")
+                   "(stripes, checks, slide, pinwheel, grow, fill, fade, size, appear, recolour, colour, hue, shape, count, relative, side)")
     s.set_defaults(func=_synth)
 
     s = sub.add_parser("route", help="print the class, counterfactual relation and answer of every item "
