@@ -17,8 +17,14 @@ ROTATION = {"clockwise": "counterclockwise", "anticlockwise": "clockwise", "coun
             "anti clockwise": "clockwise"}
 
 # Mirror: only lateral words change (and with them the sense of rotation). Positions swap too: "left of" -> "right of".
+# Directed phrases ("left to right", "towards the left") are one term each, so that an option's direction is one
+# pole of one axis ("from left to right" is rightward, not "left" and "right" at once).
+LATERAL = {"left": "right", "leftward": "rightward", "leftwards": "rightwards", "right to left": "left to right",
+           "to the left": "to the right", "towards the left": "towards the right",
+           "toward the left": "toward the right", "turning left": "turning right", "turns left": "turns right"}
+
 HFLIP_LEXICON = {
-    "lateral": {"left": "right", "leftward": "rightward", "leftwards": "rightwards"},
+    "lateral": LATERAL,
     "selector": {"leftmost": "rightmost"},
     "rotation": ROTATION,
 }
@@ -26,8 +32,10 @@ HFLIP_LEXICON = {
 # Reversal, direction words: swapped only when the text describes motion ("moves left"), kept when it describes
 # position ("left of the box", "which side is it on"); unknown when the text does not say which.
 MOTION_LEXICON = {
-    "lateral": {"left": "right", "leftward": "rightward", "leftwards": "rightwards"},
-    "vertical": {"up": "down", "upward": "downward", "upwards": "downwards", "upstairs": "downstairs"},
+    "lateral": LATERAL,
+    "vertical": {"up": "down", "upward": "downward", "upwards": "downwards", "upstairs": "downstairs",
+                 "bottom to top": "top to bottom", "to the top": "to the bottom", "towards the top": "towards the bottom",
+                 "toward the top": "toward the bottom", "uphill": "downhill"},
     "depth": {"toward": "away from", "towards": "away from", "away": "toward", "closer": "farther",
               "further": "closer", "nearer": "farther"},
     "heading": {"forward": "backward", "forwards": "backwards"},
@@ -74,6 +82,57 @@ CHANGE_LEXICON = {
     "dress": {"put on": "take off", "puts on": "takes off", "putting on": "taking off", "took off": "put on"},
     "insert": {"put in": "take out", "puts in": "takes out", "putting in": "taking out", "took out": "put in"},
     "sit": {"sit down": "stand up", "sits down": "stands up", "sitting down": "standing up", "sat down": "stood up"},
+    # Reversible actions (issue 23): a reversed clip of putting something somewhere shows it being taken away.
+    "place": {"picking it up from": "putting it on top of", "picks it up from": "puts it on top of",
+              "picking it up": "putting it down", "picks it up": "puts it down", "pick it up": "put it down",
+              "taking it off": "putting it on", "takes it off": "puts it on",
+              "putting it on top of": "taking it off"},
+    "drop": {"lift": "drop", "lifts": "drops", "lifting": "dropping", "lifted": "dropped", "raise": "lower",
+             "raises": "lowers", "raising": "lowering", "raised": "lowered"},
+    "push": {"push": "pull", "pushes": "pulls", "pushing": "pulling", "pushed": "pulled"},
+    "pour": {"pour in": "pour out", "pours in": "pours out", "pouring in": "pouring out", "poured in": "poured out",
+             "pour into": "pour out of", "pours into": "pours out of", "pouring into": "pouring out of"},
+    "add": {"add": "remove", "adds": "removes", "adding": "removing", "added": "removed", "insert": "remove",
+            "inserts": "removes", "inserting": "removing", "inserted": "removed"},
+    "melt": {"melt": "solidify", "melts": "solidifies", "melting": "solidifying", "melted": "solidified",
+             "freeze": "melt", "freezes": "melts", "freezing": "melting", "frozen": "melted", "thawing": "freezing",
+             "evaporate": "condense", "evaporates": "condenses", "evaporating": "condensing",
+             "evaporated": "condensed"},
+    "wilt": {"reviving": "wilting", "revives": "wilts", "revive": "wilt", "revived": "wilted",
+             "withering": "reviving", "withers": "revives", "withered": "revived"},
+    "build": {"assembling together": "falling apart", "coming together": "falling apart",
+              "rebuilding": "falling apart", "building up": "breaking down", "builds up": "breaks down",
+              "constructing": "demolishing", "constructed": "demolished"},
+    "crumple": {"crumple": "unfold", "crumples": "unfolds", "crumpling": "unfolding", "crumpled": "unfolded"},
+    "tie": {"tie": "untie", "ties": "unties", "tying": "untying", "tied": "untied", "wrap": "unwrap",
+            "wraps": "unwraps", "wrapping": "unwrapping", "wrapped": "unwrapped", "lock": "unlock",
+            "locks": "unlocks", "locking": "unlocking", "locked": "unlocked"},
+    "light": {"lights up": "turns off", "light up": "turn off", "lighting up": "turning off",
+              "lit up": "turned off"},
+    "dim": {"brightening": "dimming", "brightens": "dims", "getting brighter": "getting dimmer",
+            "becoming brighter": "becoming dimmer", "growing brighter": "growing dimmer",
+            "turning brighter": "turning darker", "becoming darker": "becoming brighter",
+            "growing darker": "growing brighter", "lightening up": "darkening", "lighting up": "darkening"},
+    "size": {"growing in size": "decreasing in size", "increasing in size": "decreasing in size",
+             "reducing in size": "growing in size", "getting bigger": "becoming smaller",
+             "growing bigger": "getting smaller", "becoming bigger": "becoming smaller",
+             "becoming larger": "becoming smaller", "growing taller": "getting shorter",
+             "getting taller": "getting shorter", "becoming taller": "becoming shorter", "swelling": "shrinking",
+             "increasing number": "decreasing number"},
+}
+
+# Antonym groups that describe one axis: a reversal moves along it the other way, whatever words an option uses
+# ("rising" and "going down", "growing in size" and "shrinking", "zooming in" and "moving backward" are the two
+# poles of one axis). Options are matched by pole where their texts differ (crpo/router_phrases.py); a group not
+# listed here is its own axis. The first pair of each group names its poles: key pole 0, partner pole 1.
+AXES = {
+    "vertical": ("vertical", "rise", "ascend", "drop", "pick", "place"),
+    "depth": ("depth", "heading", "approach", "zoom"),
+    "size": ("grow", "increase", "expand", "inflate", "size"),
+    "brightness": ("brighten", "dim", "fade", "light", "switch"),
+    "build": ("assemble", "build"),
+    "fold": ("fold", "crumple"),
+    "insert": ("insert", "add"),
 }
 
 # Reversal, order words. A "selector" picks one of the events (two options swap); "relative" orders two named
@@ -83,7 +142,8 @@ ORDER_LEXICON = {
     "relative": {"before": "after", "precede": "follow", "precedes": "follows", "preceding": "following",
                  "preceded": "followed"},
     "locator": {"start": "end", "beginning": "end", "begin": "end", "starts": "ends", "begins": "ends",
-                "started": "ended", "began": "ended", "starting": "ending"},
+                "started": "ended", "began": "ended", "starting": "ending", "initial": "final",
+                "initially": "finally", "originally": "eventually", "at first": "in the end"},
 }
 
 # Phrases whose words are not terms (matched first, so "right" in "right away" is not a direction).
@@ -113,6 +173,24 @@ ATTRIBUTE = re.compile(r"\b(colou?rs?|shapes?|wear\w*|cloth\w*|dressed|weather|m
                         r"patterns?)\b")
 ATTRIBUTE_VALUE = re.compile(r"\b(red|green|blue|yellow|orange|purple|pink|black|white|gr[ae]y|brown|cyan|"
                               r"magenta|square|circle|triangle|star|cube|sphere|round|striped)\b")
+# An option or answer that says nothing moves or changes: a transform leaves it as it is.
+NO_CHANGE = re.compile(r"\b(not? (?:mov|chang|rotat|turn)\w*|doesn t (?:move|change)|does not (?:move|change)|"
+                       r"stationary|still|static|motionless|no (?:motion|movement|change)|none|neither|"
+                       r"stays? the same|staying the same|remain\w*|unchanged|same|constant|steady|stable)\b")
+# A question about the state at one end of a change ("the final colour", "what is it turning into"): a reversal
+# swaps the two ends, so its answer changes, to the other end, which the text does not tell.
+END_STATE = re.compile(r"\b(initial|initially|final|finally|originally|at the (?:beginning|start|end)|in the end|"
+                       r"(?:turn|chang|transform|morph|convert|becom|grow|evolv)\w* into|end(?:s|ed)? up)\b")
+# "Is it turning blue?": a change into a state, whose reversal leaves that state instead.
+BECOMES_VALUE = re.compile(r"\b(?:turn\w*|becom\w*|gets?|getting|going|goes) (?:into )?(?:red|green|blue|yellow|orange|"
+                           r"purple|pink|black|white|gr[ae]y|brown|dark|light|bright|transparent|empty|full)\b")
+# Verbs of doing or changing that no lexicon pair covers: a reversal may change such a question's answer, so it is
+# never "same" by the category default.
+ACTION_CUE = re.compile(r"\b(put\w*|plac\w*|tak(?:e|es|ing)|took|becom\w*|chang\w*|transform\w*|turn\w*|"
+                        r"mov\w*|climb\w*|jump\w*|throw\w*|pour\w*|cut\w*|break\w*|mix\w*|fill\w*)\b")
+ASKS_STATE = re.compile(r"\b(colou?rs?|shapes?|forms?|states?|appearance|looks?|size|what (?:is|are) .* "
+                        r"(?:turning|changing|transforming|becoming)|turn\w* into|chang\w* into|transform\w* into|"
+                        r"becom\w*)\b")
 ASKS_ORDER = re.compile(r"\b(order|sequence|chronolog\w*)\b")
 ROTATION_WORDS = re.compile(r"\b(rotat\w*|spin\w*|spun|clockwise|anticlockwise|counterclockwise)\b")
 # Sequence separators in raw text; commas separate steps only when the question asks for an order.

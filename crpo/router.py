@@ -32,6 +32,7 @@ from crpo.data import LETTERS, TRANSFORMS, DataError, Item, load_items
 from crpo.lexicon import (ROTATION, HFLIP_LEXICON, MOTION_LEXICON, CHANGE_LEXICON, ORDER_LEXICON, PLAIN_PHRASES,
                            LEAVE_AUXILIARIES, DETERMINERS, MOTION_CUE, WEAK_MOTION_CUE, STATIC_CUE, COUNT,
                            ATTRIBUTE_VALUE, ATTRIBUTE, ASKS_ORDER, ROTATION_WORDS, SEQ_MARK, SEQ_SPLIT, STEP_ADVERB)
+from crpo import router_phrases as phrases
 
 CATEGORIES = ("moving_direction", "rotation", "reversible_dynamics", "event_sequence", "static_attribute",
               "static_spatial", "counting", "other")
@@ -65,6 +66,7 @@ _TABLES = {
 # ("has left" is not a direction even under a mirror).
 _TABLES["any"] = {**_TABLES["reverse"], **_TABLES["hflip"]}
 _PHRASES = set(PLAIN_PHRASES) | {w for w in _TABLES["any"] if " " in w}
+_LONGEST = max(len(w.split()) for w in _PHRASES)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -95,7 +97,7 @@ def _scan(norm_text: str, transform: str, motion: bool | None) -> list[str | _Te
             out.append("left")
             i += 1
             continue
-        for n in (3, 2, 1):
+        for n in range(_LONGEST, 0, -1):
             phrase = " ".join(tokens[i:i + n])
             if i + n <= len(tokens) and (phrase in _PHRASES or phrase in table):
                 break
@@ -178,11 +180,14 @@ def _question(item: Item, transform: str, motion: bool | None) -> _Question:
     return _Question(terms, any_terms, asks_order)
 
 
-def _static_under(category: str, transform: str) -> bool:
+def _static_under(item: Item, transform: str) -> bool:
     """Category default for text the transform cannot touch."""
+    category = categorize(item)
     if transform == "hflip":
         return category != "other"  # a mirror changes only laterality; "other" may hide text or handedness
-    return category in ("static_attribute", "static_spatial", "counting")
+    # "Is the chef putting the bread on top of the burger?" is about an action the lexicon has no pair for
+    return category in ("static_attribute", "static_spatial", "counting") and (
+        category == "counting" or not phrases.describes_action(_norm(item.question)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -195,6 +200,7 @@ class _Options:
     canon: list[str]            # each option's canonical text
     swapped: list[str | None]   # each option's canonical text on the transformed clip (None: a term is unresolved)
     touched: list[bool]         # the transform changes the option's text
+    poles: list[frozenset | None]  # each option's (axis, pole) pairs (router_phrases.signature)
 
 
 def _mc_options(item: Item, transform: str) -> _Options:
@@ -202,15 +208,22 @@ def _mc_options(item: Item, transform: str) -> _Options:
     q = _question(item, transform, motion)
     steps = [_steps(o, q.asks_order) for o in item.options]
     canon = [" then ".join(_canonical(s) for s in st) for st in steps]
-    swapped, touched = [], []
+    swapped, touched, poles = [], [], []
     for st in steps:
-        if transform == "reverse":
-            st = st[::-1]
         segs = [_scan(s, transform, motion) for s in st]
+        terms = _terms(segs[0]) if len(st) == 1 else []
+        poles.append(phrases.signature([t.text for t in terms]) if all(t.resolved for t in terms) else None)
+        ends = phrases.reverse_transition(st[0]) if transform == "reverse" and len(st) == 1 else None
+        if ends is not None:  # "from X to Y" -> "from Y to X", X and Y as written
+            swapped.append(_canonical(ends))
+            touched.append(True)
+            continue
+        if transform == "reverse":
+            st, segs = st[::-1], segs[::-1]
         parts = [_swap(s) for s in segs]
         swapped.append(None if None in parts else " then ".join(_canonical(p) for p in parts))
         touched.append(any(_terms(s) for s in segs) or (transform == "reverse" and len(st) > 1))
-    return _Options(q, LETTERS[:len(item.options)], canon, swapped, touched)
+    return _Options(q, LETTERS[:len(item.options)], canon, swapped, touched, poles)
 
 
 def _mc_rules(item: Item, transform: str) -> dict[str, str]:
@@ -221,10 +234,13 @@ def _mc_rules(item: Item, transform: str) -> dict[str, str]:
             return {letters[0]: letters[1], letters[1]: letters[0]}
         return {}
     if not q.any_terms and not any(touched):
-        return dict(zip(letters, letters)) if _static_under(categorize(item), transform) else {}
+        return dict(zip(letters, letters)) if _static_under(item, transform) else {}
     mapping = {}
-    for letter, text in zip(letters, swapped):
+    for i, (letter, text) in enumerate(zip(letters, swapped)):
         hits = [j for j, c in enumerate(canon) if text is not None and c == text]
+        if not hits and text is not None and touched[i]:  # the same change in other words: match by pole
+            others = [None if j == i else p for j, p in enumerate(o.poles)]
+            hits = [j for j in [phrases.opposite_pole(o.poles[i], others)] if j is not None]
         if len(hits) == 1:
             mapping[letter] = letters[hits[0]]
     mapping = {a: b for a, b in mapping.items() if mapping.get(b, a) == a}  # a transform is an involution
@@ -234,13 +250,27 @@ def _mc_rules(item: Item, transform: str) -> dict[str, str]:
 
 
 def _yes_no_rules(item: Item, transform: str) -> dict[str, str]:
+    """Only "yes" flips: the clip showed the asserted term, so the transformed clip shows its partner. A "no" says
+    only that the clip showed something else, which the transform may or may not turn into the term."""
     q = _question(item, transform, _motion_context(item))
+    norm = _norm(item.question)
+    if transform == "reverse" and (phrases.transition(norm) or phrases.asks_end_state(norm)):
+        return {} if phrases.says_no_change(norm) else {"yes": "no"}  # "turning from green to yellow?"
     groups = {t.group for t in q.asserted}
     if len(groups) == 1 and all(t.resolved for t in q.asserted) and not groups & {"locator", "sequence"}:
-        return {"yes": "no", "no": "yes"}
-    if not q.any_terms and _static_under(categorize(item), transform):
+        if phrases.says_no_change(norm):
+            return {}  # "is the door remaining closed?" stays what it is
+        # where two things stand ("is the cup left of the plate?") one side or the other is the rule: "no" flips too
+        return {"yes": "no", "no": "yes"} if transform == "hflip" and _motion_context(item) is False else {"yes": "no"}
+    if not q.any_terms and _static_under(item, transform):
         return {"yes": "yes", "no": "no"}
     return {}
+
+
+def _yes_no_options(item: Item) -> tuple[str, str] | None:
+    """The letters of "yes" and "no" when a multiple-choice item's options are exactly those two words."""
+    texts = [_norm(o) for o in item.options or ()]
+    return (LETTERS[texts.index("yes")], LETTERS[texts.index("no")]) if sorted(texts) == ["no", "yes"] else None
 
 
 def _text_rules(item: Item, transform: str, answer: str) -> str | None:
@@ -257,13 +287,20 @@ def _text_rules(item: Item, transform: str, answer: str) -> str | None:
     terms = _terms(segs)
     if len(terms) == 1 and terms[0].resolved:
         return _swap(segs)
-    if not terms and not q.any_terms and _static_under(categorize(item), transform):
+    if not terms and not q.any_terms and _static_under(item, transform):
         return answer
     return None
 
 
 def _rules(item: Item, transform: str) -> dict[str, str]:
     """Partial rule map for a single transform (hflip | reverse)."""
+    yes_no = _yes_no_options(item) if item.problem_type == "multiple_choice" else None
+    if transform == "reverse" and item.problem_type != "yes_no" and not yes_no \
+            and phrases.asks_end_state(_norm(item.question)):
+        return {}  # "what is the final colour?": the other end of the change, which the text does not tell
+    if yes_no:
+        letter = dict(zip(("yes", "no"), yes_no))  # a yes/no question written as options yes / no
+        return {letter[a]: letter[b] for a, b in _yes_no_rules(item, transform).items()}
     if item.problem_type == "multiple_choice":
         return _mc_rules(item, transform)
     if item.problem_type == "yes_no":
@@ -372,8 +409,10 @@ def relation(item: Item, transform: str) -> tuple[str, str | None]:
             return r
         if r[0] == "same":
             return h
-        # both change: follow the hflip answer through the reverse rules (or the other way round; they commute)
-        cf = _after(item, "reverse", h[1]) or _after(item, "hflip", r[1])
+        if item.problem_type == "yes_no" or _yes_no_options(item):
+            cf = original  # both flip the one asserted term: yes -> no -> yes
+        else:  # both change: follow the hflip answer through the reverse rules (or the other way round; they commute)
+            cf = _after(item, "reverse", h[1]) or _after(item, "hflip", r[1])
     else:
         cf = _rules(item, transform).get(original)
     if cf is None:
@@ -429,8 +468,18 @@ def unlisted(item: Item, transform: str) -> bool:
     o = _mc_options(item, transform)
     i = LETTERS.index(_key(item, item.answer))
     text = o.swapped[i]
-    return (not o.question.asserted and o.touched[i] and text is not None and text != o.canon[i]
-            and text not in o.canon)
+    if o.question.asserted or not o.touched[i] or text is None or text == o.canon[i] or text in o.canon:
+        return False
+    # Any other option might name the transformed answer in other words: claim "none of them" only when each is
+    # read (a lexicon term, a transition or "no change") and none lies on an axis the answer moves along.
+    axes = phrases.axes_of(o.poles[i])
+    for j, option in enumerate(item.options):
+        norm = _norm(option)
+        read = o.poles[j] is not None and (o.poles[j] or phrases.transition(norm)) or phrases.says_no_change(norm)
+        if j != i and (not read or axes & phrases.axes_of(o.poles[j])
+                       or (phrases.transition(_norm(item.options[i])) and phrases.transition(norm))):
+            return False
+    return True
 
 
 def choose_transform(item: Item) -> str | None:

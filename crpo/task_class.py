@@ -30,9 +30,9 @@ changes under the item's transform, never what it changes to. The class comes, i
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from crpo import router_phrases as phrases
 from crpo.data import LETTERS, Item
 from crpo.router import _TABLES, _norm, _scan, _terms, categorize, choose_transform, option_map, relation, unlisted
 
@@ -42,11 +42,6 @@ CLASS_RELATION = {"spatial": "change", "temporal": "change", "spatiotemporal": "
 
 # Categories whose correct answer a reversal changes (unless the answer says nothing moves or changes).
 _REVERSIBLE = ("moving_direction", "rotation", "reversible_dynamics", "event_sequence")
-_NO_CHANGE = re.compile(r"\b(not? (?:mov|chang|rotat|turn)\w*|doesn t (?:move|change)|does not (?:move|change)|"
-                        r"stationary|still|static|motionless|no (?:motion|movement|change)|none|neither|"
-                        r"stays? the same|unchanged|same)\b")
-# "from blue to orange": a transition, which a reversal turns around, whatever the lexicon knows of its words.
-_TRANSITION = re.compile(r"\bfrom (.+?) (?:to|into) (.+)")
 
 
 def _answer_text(item: Item) -> str | None:
@@ -65,9 +60,9 @@ def relation_class(item: Item, transform: str) -> str:
     rel, _ = relation(item, transform)
     answer = _answer_text(item)
     text = _norm(answer) if answer is not None else ""
-    transition = _TRANSITION.search(text)
-    if transform == "reverse" and transition and transition[1] != transition[2]:
-        return "change"
+    if transform == "reverse" and rel == "unknown" and answer is not None and (
+            phrases.transition(text) or phrases.asks_end_state(_norm(item.question))):
+        return "change"  # "from blue to orange", "what is the final colour?": a reversal swaps the two ends
     if rel != "unknown" or answer is None:
         return rel
     if transform == "reverse":
@@ -75,10 +70,10 @@ def relation_class(item: Item, transform: str) -> str:
         # Outside order questions (whose answers name events) the answer must itself carry a word a reversal
         # swaps: "slow motion" or "normal speed" in a direction-like question stays what it is on a reversed clip.
         swappable = category == "event_sequence" or bool(_terms(_scan(text, "reverse", True)))
-        return "change" if category in _REVERSIBLE and swappable and not _NO_CHANGE.search(text) else "unknown"
+        return "change" if category in _REVERSIBLE and swappable and not phrases.says_no_change(text) else "unknown"
     if transform == "hflip":
         lateral = [t for t in _terms(_scan(text, "hflip", True)) if t.text in _TABLES["hflip"]]
-        return "change" if lateral and not _NO_CHANGE.search(text) else "unknown"
+        return "change" if lateral and not phrases.says_no_change(text) else "unknown"
     return "unknown"
 
 

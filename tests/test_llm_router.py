@@ -38,7 +38,7 @@ ITEMS = [
     mc("count", "How many people are in the video?", ["one", "two", "three"], "B"),
     mc("slow", "Is the video played at normal speed or in slow motion?", ["normal speed", "slow motion"], "B",
        "speed"),
-    Item("door", "door.mp4", "Is the door opening?", "no", problem_type="yes_no"),
+    Item("door", "door.mp4", "Is the door opening?", "yes", problem_type="yes_no"),
 ]
 
 
@@ -87,7 +87,7 @@ def test_prompt_shows_question_options_answer_and_format():
                  "Correct answer: B. moving from right to left", "Class: <spatial|temporal|spatiotemporal|static>",
                  "spatial:", "temporal:", "spatiotemporal:", "static:"):
         assert part in text
-    assert "Correct answer: no" in build_messages(ITEMS[5])[0]["content"]
+    assert "Correct answer: yes" in build_messages(ITEMS[5])[0]["content"]
 
 
 class Recorded:

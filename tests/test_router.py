@@ -95,9 +95,11 @@ CASES = [
     (mc("Which way is the dog facing?", ["left", "right"], "B"), ("change", "A"), ("same", "B"), ("change", "A")),
     (mc("Which object is leftmost?", ["the cup", "the plate"], "A"), ("change", "B"), ("same", "A"), ("change", "B")),
     (yn("Is the red object left of the blue one?", "yes"), ("change", "no"), ("same", "yes"), ("change", "no")),
+    # a "no" flips only for where things stand (one side or the other), not for a motion: the ball may move up
+    # (TempCompass: 21 of 40 reversed "no" answers stay "no")
     (yn("Is the cup on the right side of the table?", "no"), ("change", "yes"), ("same", "no"), ("change", "yes")),
     # yes/no asserting one dynamic term flips
-    (yn("Is the ball moving left?", "no"), ("change", "yes"), ("change", "yes"), ("same", "no")),
+    (yn("Is the ball moving left?", "no"), U, U, U),
     (yn("Does the ball move from left to right?", "yes"), ("change", "no"), ("change", "no"), ("same", "yes")),
     (yn("Does the door open?", "yes"), ("same", "yes"), ("change", "no"), ("change", "no")),
     (yn("Is the disk rotating clockwise?", "yes"), ("change", "no"), ("change", "no"), ("same", "yes")),
@@ -201,8 +203,9 @@ def test_option_maps():
     still = mc("How does the ball move?", ["moving left", "moving right", "not moving"], "C")
     assert option_map(still, "reverse") == {"A": "B", "B": "A", "C": "C"}
     assert relation(still, "reverse") == ("same", "C")
-    assert option_map(yn("Is the ball moving left?"), "hflip") == {"yes": "no", "no": "yes"}
-    assert option_map(yn("Is the ball moving left?"), "hflip+reverse") == {"yes": "yes", "no": "no"}
+    # yes/no: only "yes" is known to flip, so there is no whole map
+    assert option_map(yn("Is the ball moving left?"), "hflip") is None
+    assert relation(yn("Is the ball moving left?"), "hflip+reverse") == ("same", "yes")
     assert option_map(yn("Is the ball moving up and to the left?"), "reverse") is None
     assert option_map(num("How many objects are there?"), "hflip") is None
     assert option_map(ff("Which way?", "left"), "hflip") is None
@@ -280,7 +283,7 @@ def test_choose_transform(item, expected):
 
 def _items_file(tmp_path):
     items = [mc("Which way do the stripes move?", ["left", "right", "up", "down"], "C"),
-             yn("Is the red object left of the blue one?", "no"),
+             yn("Is the red object left of the blue one?", "yes"),
              num("How many objects are there?", "4")]
     for i, item in enumerate(items):
         item.id = f"item{i}"
@@ -296,7 +299,7 @@ def test_route_file(tmp_path):
     assert rows[0] == {"id": "item0", "category": "moving_direction",
                        "hflip": {"relation": "same", "answer": "C"}, "reverse": {"relation": "change", "answer": "D"},
                        "hflip+reverse": {"relation": "change", "answer": "D"}, "transform": "reverse"}
-    assert rows[1]["hflip"] == {"relation": "change", "answer": "yes"} and rows[1]["transform"] == "hflip"
+    assert rows[1]["hflip"] == {"relation": "change", "answer": "no"} and rows[1]["transform"] == "hflip"
     assert rows[2]["reverse"] == {"relation": "same", "answer": "4"}
     assert rows == [route(i) for i in items]
     bad = tmp_path / "bad.jsonl"

@@ -45,7 +45,8 @@ CASES = [
     ("temporal", mc("Does the person walk toward or away from the camera?",
                     ["toward the camera", "away from the camera"], "A", "direction")),
     ("spatiotemporal", yn("Is the car moving from left to right?", "yes", "direction")),
-    ("temporal", yn("Is the car moving towards the camera?", "no", "direction")),
+    # a "no" is not known to flip under a reversal (the car may be moving sideways); a mirror keeps it
+    ("static", yn("Is the car moving towards the camera?", "no", "direction")),
     ("spatiotemporal", ff("Which way does the ball roll?", "to the left")),
     # TempCompass "order"
     ("temporal", mc("What is the sequence of the actions in the video?",
@@ -68,7 +69,8 @@ CASES = [
     ("temporal", mc("How does the brightness of the room change?", BRIGHT, "A", "attribute_change")),
     ("static", mc("How does the brightness of the room change?", BRIGHT, "C", "attribute_change")),
     ("temporal", mc("Is the door opening or closing?", ["opening", "closing"], "B")),
-    ("temporal", yn("Is the door opening?", "no")),
+    ("temporal", yn("Is the door opening?", "yes")),
+    ("static", yn("Is the door opening?", "no")),
     # TempCompass "speed": acceleration flips under reversal; a playback speed does not, and the lexicon cannot
     # tell "slow motion" is constant, so it says nothing rather than "temporal"
     ("temporal", mc("What is the speed of the car?", ["speeding up", "slowing down", "constant speed"], "A", "speed")),
