@@ -22,7 +22,7 @@ from crpo.lexicon import (ACTION_CUE, AXES, ASKS_STATE, BECOMES_VALUE, CHANGE_LE
                           MOTION_CUE, MOTION_LEXICON, NO_CHANGE)
 
 # "from X to Y" anywhere (X stops at the first " to "/" into "); "turning X into Y" after a change verb.
-_FROM_TO = re.compile(r"^(.*?\b)?from (.+?) (?:to|into) (.+)$")
+_FROM_TO = re.compile(r"^(.*?\b)?from (.+?) (to|into) (.+)$")
 _X_INTO_Y = re.compile(r"^(.*?\b(?:turn|turns|turning|turned|chang\w*|transform\w*|morph\w*|convert\w*)) "
                        r"(?!into\b|from\b)(.+?) into (.+)$")
 
@@ -30,8 +30,8 @@ _X_INTO_Y = re.compile(r"^(.*?\b(?:turn|turns|turning|turned|chang\w*|transform\
 def transition(norm: str) -> tuple[str, str, str, str] | None:
     """(prefix, X, joiner, Y) of a transition in normalised text, or None."""
     m = _FROM_TO.match(norm)
-    if m and m[2] != m[3]:
-        return (m[1] or "") + "from ", m[2], " to ", m[3]
+    if m and m[2] != m[4]:
+        return (m[1] or "") + "from ", m[2], f" {m[3]} ", m[4]
     m = _X_INTO_Y.match(norm)
     if m and m[2] != m[3]:
         return m[1] + " ", m[2], " into ", m[3]
