@@ -51,7 +51,7 @@ def token_counter(model):
         return estimated_tokens
     from crpo.text_budget import load_tokenizer
     tokenizer = load_tokenizer(model)
-    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return lambda text: len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
 
 def check_file(path, video_root, strict: bool = False, out=None, max_text_tokens: int = DEFAULT_MAX_TEXT_TOKENS,

@@ -46,7 +46,7 @@ def check_text_budget(items: list[Item], texts: list[str], tokenizer, limit: int
     for item, text in zip(items, texts):
         if len(text.encode("utf-8")) <= limit:  # a token holds at least one byte: no need to tokenize
             continue
-        n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        n = len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])  # no "too long" warning
         if n > limit:
             over.append((item, n))
     if over:

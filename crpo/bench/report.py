@@ -131,7 +131,7 @@ def bar_chart(runs: dict[str, dict], path) -> None:
     ax.set_ylabel("P-Acc (%)")
     ax.set_ylim(0, 110)
     ax.set_title("Pair accuracy per category, dynamic and static pairs")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the axes: never over a bar
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

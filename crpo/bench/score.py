@@ -199,6 +199,10 @@ def answers_for(items: list[Item], predictions: dict[str, dict], where="predicti
 
 def score_dybench(data, predictions=None, lmms_eval_samples=None) -> dict:
     items = load_items(data)
+    try:  # the bench's own problems first: they are not the predictions' fault
+        pairs_of(items)
+    except DataError as e:
+        raise DataError(f"{data}: {e}") from None
     if lmms_eval_samples:
         from crpo.bench.lmms_samples import read_samples
         predictions = {pid: {"id": pid, "output": out} for pid, out in read_samples(lmms_eval_samples, items).items()}
