@@ -203,9 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="import peer formats into the item schema, or check an items file")
     dsub = data.add_subparsers(dest="data_command", metavar="<data command>", required=True)
-    s = dsub.add_parser("import", help="convert videor1|mvbench|timeblind|tempcompass|vinoground to items JSONL")
-    s.add_argument("--format", required=True, choices=["videor1", "mvbench", "timeblind", "tempcompass", "vinoground"])
-    s.add_argument("src", help="source annotation file")
+    s = dsub.add_parser("import", help="convert videor1|mvbench|timeblind|tempcompass|vinoground|mvp|vitatecs|"
+                                       "dybench|verl to items JSONL")
+    s.add_argument("--format", required=True, choices=["videor1", "mvbench", "timeblind", "tempcompass", "vinoground",
+                                                       "mvp", "vitatecs", "dybench", "verl"],
+                   help="mvp, vitatecs, dybench: a file or a folder of the dataset's files (DyBench: its three "
+                        "per-category JSON files); verl: verl / EasyR1 parquet rows (needs pyarrow)")
+    s.add_argument("src", help="source annotation file (mvp, vitatecs, dybench: or a folder of them)")
     s.add_argument("--out", required=True, help="items JSONL to write")
     s.add_argument("--video-root", default=None, help="strip this prefix from absolute video paths")
     s.set_defaults(func=_data_import)
@@ -214,13 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--video-root", required=True, help="directory the item video paths are relative to")
     s.add_argument("--out", default=None, help="write the good rows here")
     s.add_argument("--strict", action="store_true", help="exit non-zero when any row is bad")
-    s.set_defaults(func=_data_check)
-
-    model = sub.add_parser("model", help="model utilities")
     s.add_argument("--max-text-tokens", type=int, default=8192, metavar="N",
                    help="a row whose question and options are longer than N tokens is bad (0 = no limit); "
                         "counted with --model's tokenizer, else estimated")
     s.add_argument("--model", default=None, metavar="DIR", help="local model directory whose tokenizer counts tokens")
+    s.set_defaults(func=_data_check)
+
+    model = sub.add_parser("model", help="model utilities")
     msub = model.add_subparsers(dest="model_command", metavar="<model command>", required=True)
     s = msub.add_parser("tiny", help="build a tiny random-initialised Qwen-VL with a locally trained tokenizer")
     s.add_argument("--arch", choices=["qwen3_vl", "qwen2_5_vl"], default="qwen3_vl")
@@ -294,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "official quirk.", epilog="quirks (format.name (default): what):\n" + describe_quirks(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--format", required=True,
-                   choices=["dybench", "timeblind", "tempcompass", "vinoground", "mvbench", "tvbench"])
+                   choices=["dybench", "timeblind", "tempcompass", "vinoground", "mvbench", "tvbench", "mvp",
+                            "vitatecs"])
     s.add_argument("--data", required=True, help="benchmark data: our items JSONL or the benchmark's own file/folder")
     s.add_argument("--predictions", default=None, help="predictions: our JSONL or the benchmark's own file/folder")
     s.add_argument("--lmms-eval-samples", metavar="FILE", nargs="+", default=None,
@@ -302,11 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "`crpo bench build --lmms-eval-task`, instead of --predictions")
     s.add_argument("--quirk", metavar="NAME=on|off", action="append", default=None,
                    help="switch one official-code quirk of the format on or off (repeatable; listed below)")
+    s.add_argument("--out", metavar="DIR", default=None,
+                   help="also write the metrics to DIR/metrics.json (what `crpo report` reads)")
     s.set_defaults(func=_score)
 
     s = sub.add_parser("audit", help="how much a model looks at the video: answers and answer distributions on "
-    s.add_argument("--out", metavar="DIR", default=None,
-                   help="also write the metrics to DIR/metrics.json (what `crpo report` reads)")
                                      "each item's original, mirrored and reversed clip (any video QA set, no twins)",
                        description="Per item: the router's question class, transform and relation (and the other "
                        "transform as a control), greedy answers and the distribution over the choices on the "
@@ -367,7 +372,13 @@ def main(argv=None) -> int:
         if e.filename is None:  # not about a path the user gave (a socket, a library): keep the traceback
             raise
         # an output folder that is a file or unwritable, a disk that is full: the path and the reason
-        print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        from pathlib import Path
+        reason = e.strerror or str(e)
+        if isinstance(e, (FileExistsError, NotADirectoryError)):
+            blocker = next((p for p in (Path(e.filename), *Path(e.filename).parents) if p.is_file()), None)
+            if blocker is not None:
+                reason = f"{blocker} is a file, where a directory is needed"
+        print(f"error: {e.filename}: {reason}", file=sys.stderr)
         return 2
     return int(rc or 0)
 

@@ -216,3 +216,24 @@ def test_bench_build_refuses_duplicate_ids_and_names_both_lines(tmp_path, capsys
         assert crpo_main(["bench", "build", "--items", str(items), *args]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and needle in err, err
+
+
+def test_an_output_path_under_a_file_is_one_line(tmp_path):
+    root = tmp_path / "videos"
+    root.mkdir()
+    shutil.copy(VIDEOS / "bikes.mp4", root / "bikes.mp4")
+    items = tmp_path / "items.jsonl"
+    items.write_text(item(1, "bikes.mp4") + "\n")
+    src = tmp_path / "videor1.json"
+    src.write_text(json.dumps([{"problem_id": "a", "problem": "Which way?", "problem_type": "multiple choice",
+                                "options": ["A. left", "B. right"], "solution": "<answer>A</answer>",
+                                "path": "bikes.mp4"}]))
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    for args in (["data", "check", items, "--video-root", root, "--out", blocker / "clean.jsonl"],
+                 ["data", "import", "--format", "videor1", src, "--out", blocker / "sub" / "items.jsonl"]):
+        r = subprocess.run([sys.executable, "-m", "crpo.cli", *map(str, args)], capture_output=True, text=True,
+                           timeout=60)
+        errors = [l for l in r.stderr.splitlines() if l.startswith("error")]
+        assert r.returncode == 2 and len(errors) == 1 and f"{blocker} is a file" in errors[0], r.stderr
+        assert "Traceback" not in r.stderr
