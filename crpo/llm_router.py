@@ -374,14 +374,18 @@ def route_to_cache(items_path, llm: str, cache_path, model: str | None = None, b
 
 def route_classes(items_path, cache_path=None):
     """Rows of `crpo route FILE`: the lexicon router's row plus "class" and "class_transform" (an LLM decision
-    from `cache_path` wins when given)."""
+    from `cache_path` wins when given), and what training does with the item (counterfactual=auto):
+    "train_transform" (the class's transform, or None: no counterfactual branch) and "train_skip" (why not)."""
     from crpo.router import route
+    from crpo.task_class import counterfactual_target
 
     cached = load_route_cache(cache_path) if cache_path else {}
     for item in load_items(items_path):
         try:
             row = route(item)
             cls = question_class(item, cached=cached.get(item.id))
+            target = counterfactual_target(item, cached=cached.get(item.id))
         except DataError as e:
             raise DataError(f"{items_path}: {e}") from None
-        yield {**row, "class": cls, "class_transform": CLASS_TRANSFORM.get(cls)}
+        yield {**row, "class": cls, "class_transform": CLASS_TRANSFORM.get(cls),
+               "train_transform": target.transform, "train_skip": target.skip}

@@ -98,6 +98,7 @@ class Target:
     skip is set (and the other fields may be None) when the item gets no counterfactual branch:
       "unknown_class"  the class, or the relation under the chosen transform, cannot be told
       "no_answer"      an answer is required (needs_answer) and the text does not tell it
+      "llm_conflict"   the LLM router's cached class contradicts a definite lexicon relation: neither is trusted
     """
     transform: str | None
     relation: str | None          # "change" | "same"
@@ -113,6 +114,15 @@ class Target:
         return self.answer is not None or self.unlisted
 
 
+def llm_conflicts(item: Item, cls: str) -> bool:
+    """True when the lexicon's rules give a definite relation, under the transform class `cls` trains with, other
+    than the one the class implies ("Which way does the ball move? left": a mirror changes it; a cached "static"
+    says it keeps, which would pay the shortcut). Only what training uses is compared: "temporal" on that item
+    trains a reversal, whose change the rules agree with."""
+    rel = relation(item, CLASS_TRANSFORM[cls])[0]
+    return rel in ("change", "same") and rel != CLASS_RELATION[cls]
+
+
 def counterfactual_target(item: Item, counterfactual: str = "auto", cached=None, needs_answer: bool = False,
                           null_option: bool = True) -> Target:
     """The item's counterfactual (a pure function of the text). The transform: `counterfactual`, or with "auto"
@@ -121,10 +131,14 @@ def counterfactual_target(item: Item, counterfactual: str = "auto", cached=None,
     they know the transformed answer and no option holds it, which is an answer only where "None of the above" is
     shown (`null_option`). With `needs_answer` (labels are required: grpo_cf_aug)
     an item whose class transform gives no answer falls back to the lexicon's own pick (`choose_transform`)."""
+    if isinstance(cached, dict):  # a whole route-cache row
+        cached = cached.get("class")
     source = "llm" if cached in QUESTION_CLASSES else "lexicon"
     if counterfactual == "auto":
         cls = question_class(item, cached)
         transform, rel = CLASS_TRANSFORM.get(cls), CLASS_RELATION.get(cls)
+        if source == "llm" and llm_conflicts(item, cls):
+            return Target(None, None, cls, source=source, skip="llm_conflict")
     else:
         transform, cls = counterfactual, None
         rel = relation(item, transform)[0] if "+" in transform else relation_class(item, transform)

@@ -11,6 +11,7 @@ from crpo.llm_router import route_classes
 from crpo.router import categorize, choose_transform, option_map, relation, route
 
 ROOT = Path(__file__).resolve().parents[1]
+TRAINING_KEYS = ("class", "class_transform", "train_transform", "train_skip")  # what route_classes adds to route()
 
 
 def mc(question, options, answer="A", **kw):
@@ -294,7 +295,7 @@ def _items_file(tmp_path):
 
 def test_route_file(tmp_path):
     path, items = _items_file(tmp_path)
-    rows = [{k: v for k, v in r.items() if k not in ("class", "class_transform")} for r in route_classes(path)]
+    rows = [{k: v for k, v in r.items() if k not in TRAINING_KEYS} for r in route_classes(path)]
     assert [r["id"] for r in rows] == ["item0", "item1", "item2"]
     assert rows[0] == {"id": "item0", "category": "moving_direction",
                        "hflip": {"relation": "same", "answer": "C"}, "reverse": {"relation": "change", "answer": "D"},
@@ -318,6 +319,9 @@ def test_cli_route_prints_one_json_line_per_item(tmp_path):
     assert len(lines) == len(items)
     rows = [json.loads(line) for line in lines]
     from crpo.task_class import CLASS_TRANSFORM, question_class
-    assert [{k: v for k, v in r.items() if k not in ("class", "class_transform")} for r in rows] == [route(i) for i in items]
+    assert [{k: v for k, v in r.items() if k not in TRAINING_KEYS} for r in rows] == [route(i) for i in items]
     assert [r["class"] for r in rows] == [question_class(i) for i in items]
     assert [r["class_transform"] for r in rows] == [CLASS_TRANSFORM.get(r["class"]) for r in rows]
+    # issue 19 case 17: the row says which transform training uses (the class's), or why there is none
+    assert [(r["train_transform"], r["train_skip"]) for r in rows] == [("reverse", None), ("hflip", None),
+                                                                        ("hflip", None)]

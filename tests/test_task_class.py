@@ -128,3 +128,17 @@ def test_cached_class_wins_and_garbage_is_ignored():
     assert question_class(moving, cached="temporal") == "temporal"  # the LLM's decision beats the lexicon's
     for junk in (None, "unknown", "Temporal", "", "reverse"):
         assert question_class(moving, cached=junk) == "spatiotemporal"
+
+
+def test_llm_class_that_contradicts_a_definite_rule_gets_no_branch():
+    """Issue 23: a cached "static" on a left/right motion would pay repeating "left" on the mirrored clip."""
+    from crpo.task_class import counterfactual_target
+    ball = mc("Which direction does the ball move?", ["left", "right"], "A")
+    assert counterfactual_target(ball, cached="static").skip == "llm_conflict"
+    assert counterfactual_target(ball, cached={"class": "static", "source": "llm"}).skip == "llm_conflict"
+    agrees = counterfactual_target(ball, cached="temporal")  # trains a reversal, which the rules say changes it
+    assert (agrees.skip, agrees.transform, agrees.answer, agrees.source) == (None, "reverse", "B", "llm")
+    # where the rules know nothing, the LLM's class is used
+    doing = mc("What is the man doing?", ["cooking", "swimming"], "A")
+    target = counterfactual_target(doing, cached="static")
+    assert (target.skip, target.transform, target.relation, target.source) == (None, "hflip", "same", "llm")
