@@ -39,6 +39,10 @@ def assert_same_rows(got: dict, want: dict) -> None:
                 assert a["logp"] == pytest.approx(b["logp"], abs=1e-5), (key, clip)
 
 
+def audit_json(out: Path) -> dict:
+    return json.loads((out / "audit.json").read_text())
+
+
 def assert_same_numbers(got: dict, want: dict) -> None:
     """Every number of two audit.json files, overall, per category and per class (divergences to 1e-5)."""
     for group in ("per_category", "per_class"):
@@ -127,7 +131,7 @@ def test_killed_audit_resumes_to_the_uninterrupted_rows(tmp_path, run_crpo, tiny
               "--batch-size", 3, *ARGS])
     assert_same_rows(rows_of(out / "predictions.jsonl"), rows_of(reference / "predictions.jsonl"))
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 16  # each id once
-    assert_same_numbers(json.loads((out / "audit.json").read_text()), json.loads((reference / "audit.json").read_text()))
+    assert_same_numbers(audit_json(out), audit_json(reference))
 
 
 def test_two_process_audit_equals_one_process(tmp_path, run_crpo, tiny_model, world, reference):
@@ -138,7 +142,7 @@ def test_two_process_audit_equals_one_process(tmp_path, run_crpo, tiny_model, wo
               *ARGS], script="accelerate", timeout=300)
     assert_same_rows(rows_of(out / "predictions.jsonl"), rows_of(reference / "predictions.jsonl"))
     assert not list(out.glob("predictions.rank*.jsonl"))
-    assert_same_numbers(json.loads((out / "audit.json").read_text()), json.loads((reference / "audit.json").read_text()))
+    assert_same_numbers(audit_json(out), audit_json(reference))
 
 
 def test_report_compares_two_audits(tmp_path, reference, capsys):

@@ -43,6 +43,8 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
     },
     "timeblind": {},
     "dybench": {},
+    "mvp": {},
+    "vitatecs": {},
 }
 
 

@@ -4,8 +4,8 @@
     crpo score --format dybench --data bench.jsonl --lmms-eval-samples <date>_samples_<task>.jsonl
 
 prints `score_file(fmt, data, predictions)` as one JSON object. The peer formats (timeblind, vinoground,
-tempcompass, mvbench, tvbench) live in one file each and apply their benchmark's official answer parser and
-aggregation to the raw model output (docs/scorers.md: which reference each reproduces, its quirks and the
+tempcompass, mvbench, tvbench, mvp, vitatecs) live in one file each and apply their benchmark's official answer
+parser and aggregation to the raw model output (docs/scorers.md: which reference each reproduces, its quirks and the
 `--quirk NAME=on|off` switches of crpo/bench/quirks.py).
 
 Our predictions file is JSONL, one row per item: {"id": ..., "output": raw model text} or {"id": ..., "answer":
@@ -218,7 +218,7 @@ def score_dybench(data, predictions=None, lmms_eval_samples=None) -> dict:
         raise DataError(f"{data}: {e}") from None
 
 
-FORMATS = ("dybench", "timeblind", "vinoground", "tempcompass", "mvbench", "tvbench")
+FORMATS = ("dybench", "timeblind", "vinoground", "tempcompass", "mvbench", "tvbench", "mvp", "vitatecs")
 
 
 def score_file(fmt: str, data, predictions=None, quirks=None, lmms_eval_samples=None) -> dict:
@@ -251,5 +251,11 @@ def score_file(fmt: str, data, predictions=None, quirks=None, lmms_eval_samples=
     if fmt == "mvbench":
         from crpo.bench.mvbench import score_mvbench
         return score_mvbench(data, predictions, q)
+    if fmt == "mvp":
+        from crpo.bench.mvp import score_mvp
+        return score_mvp(data, predictions, q)
+    if fmt == "vitatecs":
+        from crpo.bench.vitatecs import score_vitatecs
+        return score_vitatecs(data, predictions, q)
     from crpo.bench.tvbench import score_tvbench
     return score_tvbench(data, predictions, q)
