@@ -214,7 +214,8 @@ def test_limit_scores_only_the_evaluated_items(tmp_path, tiny_model, world, buil
     assert [r["id"] for r in rows] == [it.id for it in items] and full["items"] == len(items)
     # ... after which a limited run into the same directory cannot score its subset: a clear error, not wrong metrics
     with pytest.raises(DataError, match="beyond --limit 7"):
-        evaluate(tiny_model, built_bench, "dybench", world, out, limit=limit)
+        evaluate(tiny_model, built_bench, "dybench", world, out, limit=limit, num_frames=NUM_FRAMES,
+                 max_new_tokens=MAX_NEW_TOKENS)  # the same evaluation (other settings: eval_run.json refuses first)
 
 
 def test_two_process_eval_shards_by_pair_merges_and_resumes(tmp_path, run_crpo, tiny_model, world, reference):
