@@ -89,13 +89,21 @@ def _bench_build(a):
               file=sys.stderr)
 
 
-def _eval(a):
-    from crpo.bench.evaluate import RUN_KEYS, evaluate, run_defaults
+def _run_settings(a) -> dict:
+    """Frames, pixels, answer format, max new tokens and dtype: the command line's, else those of the run that
+    trained --model (RUN/config.json), else the defaults; printed when a run's config supplied them."""
+    from crpo.bench.evaluate import RUN_KEYS, run_defaults
     defaults, source = run_defaults(a.model)
     settings = {k: getattr(a, k) if getattr(a, k) is not None else defaults[k] for k in RUN_KEYS}
     if source is not None:
         print(f"settings from {source} (command line wins): " + ", ".join(f"{k}={v}" for k, v in settings.items()),
               file=sys.stderr)
+    return settings
+
+
+def _eval(a):
+    from crpo.bench.evaluate import evaluate
+    settings = _run_settings(a)
     from crpo.distributed import run_failing_fast  # several processes: one failing stops all
     metrics = run_failing_fast(evaluate, model=a.model, bench=a.bench, fmt=a.format, video_root=a.video_root,
                                out=a.out, batch_size=a.batch_size, limit=a.limit, null_option=a.null_option,
@@ -106,12 +114,7 @@ def _eval(a):
 
 def _audit(a):
     from crpo.bench.audit import audit
-    from crpo.bench.evaluate import RUN_KEYS, run_defaults
-    defaults, source = run_defaults(a.model)
-    settings = {k: getattr(a, k) if getattr(a, k) is not None else defaults[k] for k in RUN_KEYS}
-    if source is not None:
-        print(f"settings from {source} (command line wins): " + ", ".join(f"{k}={v}" for k, v in settings.items()),
-              file=sys.stderr)
+    settings = _run_settings(a)
     from crpo.distributed import run_failing_fast  # several processes: one failing stops all
     result = run_failing_fast(audit, model=a.model, items=a.items, video_root=a.video_root, out=a.out,
                               batch_size=a.batch_size, limit=a.limit, device=a.device, **settings)

@@ -401,6 +401,20 @@ def from_verl(row: dict, where: str, index: int, video_root=None) -> Item:
     return item
 
 
+def dataset_or_items(data, fmt: str) -> list[Item]:
+    """What a scorer of `fmt` (mvp, vitatecs) reads: the dataset's own files (a folder, or one .parquet file),
+    converted, else our items JSONL."""
+    from crpo.data import load_items
+
+    path = Path(data)
+    if not path.is_dir() and path.suffix != ".parquet":
+        return load_items(path)
+    items = convert_paired(fmt, path)
+    if not items:
+        raise DataError(f"{path}: no {fmt} rows (expected the dataset's parquet / JSON / JSONL files)")
+    return items
+
+
 def convert_paired(fmt: str, src: Path, video_root=None) -> list[Item]:
     """Items of one of PAIRED_FORMATS; `src` is a file or, for mvp, vitatecs and dybench, a folder of files."""
     rows = official_rows(src)

@@ -8,7 +8,6 @@ import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from crpo.cli import main as crpo_main
 from crpo.data import load_items

@@ -28,11 +28,10 @@ Inputs: `--data` is our items JSONL (`crpo data import --format mvp`: id = video
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from crpo.bench.mvbench import lmms_output, task_of
 from crpo.bench.score import raw_outputs
-from crpo.data import LETTERS, DataError, Item, load_items
+from crpo.data import LETTERS, Item
 
 _PRED = re.compile(r"(answer|assistant)?:?\s*([ab])\b", re.IGNORECASE)
 
@@ -90,19 +89,7 @@ def mvp_metrics(items: list[Item], outputs: dict[str, str | None]) -> dict:
     }
 
 
-def load_mvp_items(data) -> list[Item]:
-    """Items from our items JSONL, or from MVP's own files (a folder, or one .parquet file)."""
-    from crpo.importers import official_rows, from_mvp
-
-    path = Path(data)
-    if not path.is_dir() and path.suffix != ".parquet":
-        return load_items(path)
-    items = [from_mvp(row, where, task) for where, row, task in official_rows(path)]
-    if not items:
-        raise DataError(f"{path}: no MVP rows (expected parquet/JSON/JSONL files of the dataset's sub-domains)")
-    return items
-
-
 def score_mvp(data, predictions, quirks: dict[str, bool]) -> dict:
-    items = load_mvp_items(data)
+    from crpo.importers import dataset_or_items
+    items = dataset_or_items(data, "mvp")
     return {**mvp_metrics(items, raw_outputs(items, predictions)), "quirks": quirks}

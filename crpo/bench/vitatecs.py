@@ -30,11 +30,10 @@ JSON / parquet rows {src_dataset, video_name, caption, counterfactual, aspect}; 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 from crpo.bench.mvbench import lmms_output
 from crpo.bench.score import raw_outputs
-from crpo.data import LETTERS, DataError, Item, load_items
+from crpo.data import LETTERS, Item
 
 
 def for_question(sentence: str) -> str:
@@ -103,21 +102,7 @@ def vitatecs_metrics(items: list[Item], outputs: dict[str, str | None]) -> dict:
     }
 
 
-def load_vitatecs_items(data) -> list[Item]:
-    """Items from our items JSONL, or from VITATECS's own files (a folder, or one .parquet file, of rows with
-    src_dataset, video_name, caption, counterfactual, aspect)."""
-    from crpo.importers import from_vitatecs, official_rows
-
-    path = Path(data)
-    if not path.is_dir() and path.suffix != ".parquet":
-        return load_items(path)
-    counts: dict[str, int] = {}  # rows seen per aspect: the k of "<aspect>-<k>"
-    items = [from_vitatecs(row, where, counts) for where, row, _ in official_rows(path)]
-    if not items:
-        raise DataError(f"{path}: no VITATECS rows (expected JSONL/JSON/parquet files of the six aspects)")
-    return items
-
-
 def score_vitatecs(data, predictions, quirks: dict[str, bool]) -> dict:
-    items = load_vitatecs_items(data)
+    from crpo.importers import dataset_or_items
+    items = dataset_or_items(data, "vitatecs")
     return {**vitatecs_metrics(items, raw_outputs(items, predictions)), "quirks": quirks}
