@@ -3,8 +3,8 @@
     crpo route items.jsonl --llm /models/Qwen3-8B --cache runs/route.jsonl            # local transformers model
     crpo route items.jsonl --llm http://localhost:8000 --cache runs/route.jsonl       # `vllm serve` of a text model
     from crpo.llm_router import load_route_cache
-    load_route_cache("runs/route.jsonl")     # {item_id: "temporal", ...}: the LLM decisions training passes to
-                                             # crpo.task_class.question_class(item, cached=...)
+    load_route_cache("runs/route.jsonl")     # {item_id: row}: the LLM decisions (class, option maps) training
+                                             # passes to crpo.task_class.counterfactual_target(item, cached=row)
 
 Why: the paper routes with a text-only reasoning model before training; the lexicon (crpo/router.py) knows only
 the words it lists and answers "unknown" for the rest ("What is the man doing?"), which leaves such an item
@@ -14,6 +14,9 @@ How:
 - the prompt (`build_messages`) defines the classes by what a mirror and a reversal do to the correct answer and
   shows the question, its options and its correct answer (a "which way does it move" question is temporal when
   the answer is "up" and spatiotemporal when it is "left"); the reply ends with a line "Class: temporal".
+- multiple-choice and yes/no items are also asked, per transform, which answer each answer becomes ("Mirrored:
+  A=B, B=A, C=none" and "Reversed: ..." after the class line; crpo/llm_maps.py parses them and keeps a map only
+  when it is whole and its own inverse); the cache row gains "maps", and rows without it stay valid.
 - `parse_reply` drops <think> blocks and takes the last "Class: X" (also "Category:", "Type:", "Answer:", JSON
   '"class": "x"'), else a last line that is only a class name; anything else is None, never a guess.
 - an unparseable reply falls back to the lexicon's class (crpo.task_class.question_class), and the row says so
@@ -36,6 +39,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from crpo import llm_maps
 from crpo.data import LETTERS, DataError, Item, load_items
 from crpo.task_class import CLASS_RELATION, CLASS_TRANSFORM, QUESTION_CLASSES, question_class
 
@@ -86,7 +90,7 @@ def build_messages(item: Item) -> list[dict]:
     lines = [INSTRUCTIONS, "", f"Question: {item.question.strip()}"]
     if item.problem_type == "multiple_choice":
         lines += ["Options:", *(f"{LETTERS[i]}. {text}" for i, text in enumerate(item.options))]
-    lines += [f"Correct answer: {_answer_line(item)}", "", ANSWER_FORMAT]
+    lines += [f"Correct answer: {_answer_line(item)}", "", ANSWER_FORMAT, *llm_maps.instructions(item)]
     return [{"role": "user", "content": "\n".join(lines)}]
 
 
@@ -101,20 +105,28 @@ def _canonical_class(word: str) -> str:
     return "spatiotemporal" if "temporal" in word and word.startswith("spati") and word != "temporal" else word
 
 
-def parse_reply(text) -> str | None:
-    """The class a reply ends on, or None when it names none (see the module docstring for the forms read)."""
+def reply_body(text) -> str:
+    """The reply without its thinking: "" for a reply cut off while thinking, or not a string at all."""
     if not isinstance(text, str):
-        return None
+        return ""
     body = _THINK.sub("\n", text)
     low = body.lower()
     if "</think>" in low:  # the chat template opened the block itself: the reply starts inside it
         body = body[low.rindex("</think>") + len("</think>"):]
     elif "<think>" in low:  # a block never closed: the model was cut off mid-thought
         body = body[:low.index("<think>")]
+    return body
+
+
+def parse_reply(text) -> str | None:
+    """The class a reply ends on, or None when it names none (see the module docstring for the forms read)."""
+    body = reply_body(text)
     labelled = _LABELLED.findall(body)
     if labelled:
         return _canonical_class(labelled[-1])
-    lines = [line for line in body.splitlines() if line.strip()]
+    # the map lines may follow the class line: a bare class is the last line that is not one of them
+    lines = [line for line in body.splitlines() if line.strip() and not any(
+        p.match(line) for p in llm_maps._LINE.values())]
     bare = _BARE.match(lines[-1]) if lines else None
     return _canonical_class(bare[1]) if bare else None
 
@@ -259,8 +271,10 @@ def make_backend(spec: str, model: str | None = None, max_new_tokens: int = DEFA
 # Routing and the cache
 
 def cache_row(item: Item, cls: str, source: str, reply: str | None) -> dict:
-    return {"id": item.id, "class": cls, "transform": CLASS_TRANSFORM.get(cls), "relation": CLASS_RELATION.get(cls),
-            "source": source, "reply": reply}
+    row = {"id": item.id, "class": cls, "transform": CLASS_TRANSFORM.get(cls), "relation": CLASS_RELATION.get(cls),
+           "source": source, "reply": reply}
+    maps = llm_maps.parse_maps(reply_body(reply), llm_maps.option_keys(item))
+    return row if maps is None else {**row, "maps": maps}
 
 
 def route_with_llm(items: list[Item], backend) -> list[dict]:
@@ -284,6 +298,9 @@ def _check_row(row, where: str) -> None:
     if row.get("source") not in SOURCES:
         raise DataError(f"{where}: item '{row['id']}' has source {row.get('source')!r} "
                         f"(expected one of {', '.join(SOURCES)})")
+    problem = llm_maps.check_maps(row.get("maps"), f"{where}: item '{row['id']}'")
+    if problem:
+        raise DataError(problem)
 
 
 def read_route_cache(path, repair: bool = False) -> dict[str, dict]:
@@ -317,10 +334,11 @@ def read_route_cache(path, repair: bool = False) -> dict[str, dict]:
     return rows
 
 
-def load_route_cache(path) -> dict[str, str]:
-    """{item_id: class} of the LLM's own decisions in a cache that `crpo route --llm` wrote; fallback rows are left
-    out, so that those items get the lexicon's class of today. What the trainer passes to question_class."""
-    return {i: row["class"] for i, row in read_route_cache(path).items() if row["source"] == "llm"}
+def load_route_cache(path) -> dict[str, dict]:
+    """{item_id: row} of the LLM's own decisions in a cache that `crpo route --llm` wrote (the class, and the option
+    maps where the reply gave them); fallback rows are left out, so that those items get the lexicon's class of
+    today. What the trainer passes to crpo.task_class.counterfactual_target as `cached`."""
+    return {i: row for i, row in read_route_cache(path).items() if row["source"] == "llm"}
 
 
 def class_counts(classes) -> dict[str, int]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crpo import router_phrases as phrases
+from crpo import llm_maps, router_phrases as phrases
 from crpo.data import LETTERS, Item
 from crpo.router import _TABLES, _norm, _scan, _terms, categorize, choose_transform, option_map, relation, unlisted
 
@@ -77,8 +77,11 @@ def relation_class(item: Item, transform: str) -> str:
     return "unknown"
 
 
-def question_class(item: Item, cached: str | None = None) -> str:
-    """One of QUESTION_CLASSES or "unknown"; `cached` (an LLM router decision) wins when it is a known class."""
+def question_class(item: Item, cached: str | dict | None = None) -> str:
+    """One of QUESTION_CLASSES or "unknown"; `cached` (an LLM router decision: its class, or its whole route-cache
+    row) wins when it is a known class."""
+    if isinstance(cached, dict):
+        cached = cached.get("class")
     if cached in QUESTION_CLASSES:
         return cached
     h, r = relation_class(item, "hflip"), relation_class(item, "reverse")
@@ -98,7 +101,8 @@ class Target:
     skip is set (and the other fields may be None) when the item gets no counterfactual branch:
       "unknown_class"  the class, or the relation under the chosen transform, cannot be told
       "no_answer"      an answer is required (needs_answer) and the text does not tell it
-      "llm_conflict"   the LLM router's cached class contradicts a definite lexicon relation: neither is trusted
+      "llm_conflict"   the LLM router's cached class or option map contradicts a definite lexicon relation or
+                       answer: neither is trusted
     """
     transform: str | None
     relation: str | None          # "change" | "same"
@@ -108,6 +112,7 @@ class Target:
     option_map: dict | None = None
     source: str = "lexicon"       # where the class came from: "llm" (the route cache) | "lexicon"
     skip: str | None = None
+    answer_source: str | None = None  # where answer / unlisted came from: "lexicon" | "llm" (its option map)
 
     @property
     def answer_known(self) -> bool:
@@ -125,14 +130,19 @@ def llm_conflicts(item: Item, cls: str) -> bool:
 
 def counterfactual_target(item: Item, counterfactual: str = "auto", cached=None, needs_answer: bool = False,
                           null_option: bool = True) -> Target:
-    """The item's counterfactual (a pure function of the text). The transform: `counterfactual`, or with "auto"
-    the one of the item's question class (an LLM router's cached class first, then the lexicon). The relation: the
-    class's. The answer: the rules' counterfactual answer when they agree with the class's relation; `unlisted` when
-    they know the transformed answer and no option holds it, which is an answer only where "None of the above" is
-    shown (`null_option`). With `needs_answer` (labels are required: grpo_cf_aug)
-    an item whose class transform gives no answer falls back to the lexicon's own pick (`choose_transform`)."""
-    if isinstance(cached, dict):  # a whole route-cache row
-        cached = cached.get("class")
+    """The item's counterfactual (a pure function of the text and the route cache). The transform:
+    `counterfactual`, or with "auto" the one of the item's question class (an LLM router's cached class first, then
+    the lexicon). The relation: the class's. The answer: the rules' counterfactual answer when they agree with the
+    class's relation; `unlisted` when they know the transformed answer and no option holds it, which is an answer
+    only where "None of the above" is shown (`null_option`). Where the rules cannot map and the cached row's option
+    map (crpo/llm_maps.py) can, consistently with the class, its answer (answer_source "llm"); where both map and
+    differ, or the cached class contradicts a definite rule, no branch ("llm_conflict"): never the LLM's word over a
+    rule. With `needs_answer` (labels are required: grpo_cf_aug) an item whose class transform gives no answer falls
+    back to the lexicon's own pick (`choose_transform`).
+
+    `cached`: a route-cache row ({"class", "maps", ...}: crpo.llm_router.load_route_cache) or just its class."""
+    row = cached if isinstance(cached, dict) else None
+    cached = row.get("class") if row is not None else cached
     source = "llm" if cached in QUESTION_CLASSES else "lexicon"
     if counterfactual == "auto":
         cls = question_class(item, cached)
@@ -147,12 +157,27 @@ def counterfactual_target(item: Item, counterfactual: str = "auto", cached=None,
     mapped_rel, answer = relation(item, transform)
     agree = mapped_rel == rel  # the class and the rules disagree: no answer to trust
     is_unlisted = rel == "change" and null_option and unlisted(item, transform)
+    mapping = option_map(item, transform) if agree else None
+    answer_source = "lexicon"
+    llm = llm_maps.llm_answer(item, row, transform) if transform in llm_maps.TRANSFORM_WORDS else None
+    if llm is not None:
+        rules = answer if answer is not None else llm_maps.NONE if unlisted(item, transform) else None
+        if rules is not None and rules != llm:
+            return Target(None, None, cls, source=source, skip="llm_conflict")
+        llm_rel = "same" if llm == llm_maps.original_key(item) else "change"
+        if rules is None and llm_rel == rel:  # the rules cannot map, the LLM can, as the class says
+            answer, agree, is_unlisted = (None if llm == llm_maps.NONE else llm), True, llm == llm_maps.NONE
+            is_unlisted = is_unlisted and null_option
+            full = row["maps"][transform]
+            mapping, answer_source = (None if llm_maps.NONE in full.values() else dict(full)), "llm"
     if needs_answer and not ((agree and answer is not None) or is_unlisted):
         transform = choose_transform(item) if counterfactual == "auto" else None
         if transform is None:
             return Target(None, None, cls, source=source, skip="no_answer")
-        (rel, answer), agree, is_unlisted = relation(item, transform), True, False
+        (rel, answer), agree, is_unlisted, answer_source = relation(item, transform), True, False, "lexicon"
+        mapping = option_map(item, transform)
         if answer is None:  # an annotation that says "change" without naming the answer
             return Target(None, None, cls, source=source, skip="no_answer")
-    return Target(transform, rel, cls, answer if agree else None, is_unlisted,
-                  option_map(item, transform) if agree else None, source)
+    known = (agree and answer is not None) or is_unlisted
+    return Target(transform, rel, cls, answer if agree else None, is_unlisted, mapping, source,
+                  answer_source=answer_source if known else None)

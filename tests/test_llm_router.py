@@ -108,7 +108,7 @@ def test_route_with_llm_falls_back_on_unparseable_replies():
     assert [r["class"] for r in rows] == ["static", question_class(ITEMS[1]), "temporal", "static", "static",
                                           "temporal"]
     assert rows[0] == {"id": "doing", "class": "static", "transform": "hflip", "relation": "same", "source": "llm",
-                       "reply": Recorded.replies[0]}
+                       "reply": Recorded.replies[0], "maps": {"hflip": None, "reverse": None}}  # no map lines
     assert rows[2]["transform"] == "reverse" and rows[2]["relation"] == "change"
 
 
@@ -264,7 +264,8 @@ def test_endpoint_end_to_end_with_resume(server, items_file, tmp_path, capsys):
         "count": ("static", "lexicon_fallback"), "slow": ("unknown", "lexicon_fallback"),
         "door": ("temporal", "lexicon_fallback")}
     assert rows["doing"]["reply"] == REPLIES["What is the man doing?"]
-    assert load_route_cache(cache) == {"doing": "static", "sky": "temporal", "car": "spatiotemporal"}
+    assert {i: r["class"] for i, r in load_route_cache(cache).items()} == {
+        "doing": "static", "sky": "temporal", "car": "spatiotemporal"}
     assert (summary["static"], summary["temporal"], summary["spatiotemporal"], summary["unknown"]) == (2, 2, 1, 1)
 
     # `crpo route FILE --cache` shows the classes training will use: the LLM's where it decided
@@ -360,6 +361,104 @@ def test_torn_last_line_is_repaired_on_resume_only(tmp_path):
         load_route_cache(path)
     assert set(read_route_cache(path, repair=True)) == {"a", "b"}
     assert path.read_text().endswith("\n") and len(path.read_text().splitlines()) == 2
-    assert load_route_cache(path) == {"a": "temporal"}  # the fallback row is the lexicon's, not a decision
+    assert {i: r["class"] for i, r in load_route_cache(path).items()} == {"a": "temporal"}  # fallback: the lexicon's
     assert load_route_cache(tmp_path / "absent.jsonl") == {}
 
+
+
+# --- option maps (crpo/llm_maps.py) --------------------------------------------------------------------------------
+
+from crpo.llm_maps import parse_map, parse_maps  # noqa: E402
+from crpo.task_class import counterfactual_target  # noqa: E402
+
+ABC = ("A", "B", "C")
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("Reversed: A=B, B=A, C=C", {"A": "B", "B": "A", "C": "C"}),
+    ("**Reversed:** A -> B; B -> A; C -> none", {"A": "B", "B": "A", "C": "none"}),
+    ("Reversed: A→B, B→A, C→not listed", {"A": "B", "B": "A", "C": "none"}),
+    ("Reversed: A: B, B: A, C: N/A", {"A": "B", "B": "A", "C": "none"}),
+    ("Reversed: A=B, B=A", None),                  # C missing
+    ("Reversed: A=B, B=C, C=A", None),             # not its own inverse
+    ("Reversed: A=B, B=none, C=C", None),          # B -> none but A -> B
+    ("Reversed: A=B, B=A, C=C, A=C", None),        # A twice, differently
+    ("Reversed: A=D, B=B, C=C", None),             # D is no option
+    ("Reversed: a=b, b=a, c=c", None),             # lower-case letters are words, not options
+])
+def test_parse_map(line, expected):
+    assert parse_map(line, ABC) == expected
+
+
+def test_parse_maps_last_line_per_transform_and_yes_no():
+    body = "Class: spatiotemporal\nMirrored: A=A, B=B, C=C\nMirrored: A=B, B=A, C=C\nReversed: A=B, B=A, C=none"
+    assert parse_maps(body, ABC) == {"hflip": {"A": "B", "B": "A", "C": "C"},
+                                     "reverse": {"A": "B", "B": "A", "C": "none"}}
+    assert parse_maps("Class: temporal\nReversed: yes=no, no=yes", ("yes", "no")) == {
+        "hflip": None, "reverse": {"yes": "no", "no": "yes"}}
+    assert parse_maps("Class: static", ABC) == {"hflip": None, "reverse": None}
+    assert parse_maps("Class: static", None) is None  # free-form items are not asked
+    assert parse_reply("Class: temporal\nMirrored: A=A, B=B\nReversed: A=B, B=A") == "temporal"
+    assert parse_reply("temporal\nMirrored: A=A, B=B\nReversed: A=B, B=A") == "temporal"
+
+
+def test_prompt_asks_for_the_maps_of_items_with_options_only():
+    assert "Reversed: A=?, B=?" in build_messages(ITEMS[2])[0]["content"]
+    assert "Reversed: yes=?, no=?" in build_messages(ITEMS[5])[0]["content"]
+    free = Item("f", "f.mp4", "What does the man do?", "He opens the door.", problem_type="free_form")
+    assert "Reversed:" not in build_messages(free)[0]["content"]
+
+
+def row_with(cls, reverse=None, hflip=None):
+    return {"id": "x", "class": cls, "source": "llm", "maps": {"hflip": hflip, "reverse": reverse}}
+
+
+def test_llm_map_answers_where_the_lexicon_cannot_and_never_over_a_rule():
+    kneel = mc("kneel", "What is the woman doing?", ["kneeling down", "getting up", "dancing"], "A")
+    assert counterfactual_target(kneel, cached="temporal").answer is None  # the lexicon cannot map it
+    target = counterfactual_target(kneel, cached=row_with("temporal", {"A": "B", "B": "A", "C": "C"}))
+    assert (target.transform, target.answer, target.answer_source, target.source) == ("reverse", "B", "llm", "llm")
+    assert target.option_map == {"A": "B", "B": "A", "C": "C"}
+    gone = counterfactual_target(kneel, cached=row_with("temporal", {"A": "none", "B": "B", "C": "C"}))
+    assert (gone.answer, gone.unlisted, gone.option_map, gone.answer_source) == (None, True, None, "llm")
+    # a map that keeps the answer contradicts the class's "change": not used
+    keeps = counterfactual_target(kneel, cached=row_with("temporal", {"A": "A", "B": "B", "C": "C"}))
+    assert (keeps.skip, keeps.answer, keeps.answer_source) == (None, None, None)
+    # the rules map left <-> right: an LLM map that says otherwise removes the branch
+    ball = mc("ball", "Which direction does the ball move?", ["left", "right", "up"], "A")
+    agree = counterfactual_target(ball, cached=row_with("spatiotemporal", {"A": "B", "B": "A", "C": "none"}))
+    assert (agree.answer, agree.answer_source, agree.skip) == ("B", "lexicon", None)
+    clash = counterfactual_target(ball, cached=row_with("spatiotemporal", {"A": "C", "B": "B", "C": "A"}))
+    assert clash.skip == "llm_conflict"
+
+
+def test_endpoint_maps_are_cached_and_old_rows_stay_valid(server, tmp_path, capsys):
+    question = "What is the woman doing?"
+    REPLIES[question] = "She kneels; backwards she gets up.\nClass: temporal\nMirrored: A=A, B=B, C=C\n" \
+                        "Reversed: A=B, B=A, C=C"
+    items = tmp_path / "items.jsonl"
+    write_jsonl(items, [mc("kneel", question, ["kneeling down", "getting up", "dancing"], "A")])
+    cache = tmp_path / "route.jsonl"
+    cache.write_text(row("old") + "\n")  # a row from before maps existed
+    try:
+        rc, out, err = route(capsys, items, "--llm", server.url, "--cache", cache)
+    finally:
+        del REPLIES[question]
+    assert rc == 0, err
+    rows = load_route_cache(cache)
+    assert "maps" not in rows["old"]
+    assert rows["kneel"]["maps"] == {"hflip": {"A": "A", "B": "B", "C": "C"}, "reverse": {"A": "B", "B": "A", "C": "C"}}
+    target = counterfactual_target(load_items_one(items), cached=rows["kneel"])
+    assert (target.transform, target.answer, target.answer_source) == ("reverse", "B", "llm")
+    rc, out, _ = route(capsys, items, "--cache", cache)
+    assert json.loads(out)["train_transform"] == "reverse"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**json.loads(row("a")), "maps": {"reverse": ["A", "B"]}}) + "\n")
+    with pytest.raises(DataError, match=r"bad\.jsonl:1: item 'a': maps\['reverse'\] must be null or an object"):
+        load_route_cache(bad)
+
+
+def load_items_one(path):
+    from crpo.data import load_items
+    (item,) = load_items(path)
+    return item
