@@ -38,10 +38,31 @@ def video_problem(item, video_root: Path) -> str | None:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 return f"video '{item.video}' has no video stream"
-            if (problem := truncation_problem(str(path), container.streams.video[0])) is not None:
+            stream = container.streams.video[0]
+            problem = truncation_problem(str(path), stream) or short_stream_problem(container, stream)
+            if problem is not None:
                 return f"video '{item.video}' is {problem}"
     except (av.FFmpegError, OSError) as e:
         return f"video '{item.video}' cannot be opened ({e})"
+    return None
+
+
+def short_stream_problem(container, stream) -> str | None:
+    """For a container without a per-packet index (Matroska / WebM index keyframes only): why its packets end well
+    before the duration its header declares (a cut file), or None. Demuxes without decoding."""
+    if stream.frames and len(stream.index_entries) >= stream.frames:
+        return None  # indexed packet by packet: `truncation_problem` has already read it
+    tb = float(stream.time_base)
+    declared = stream.duration * tb if stream.duration else (container.duration or 0) / 1e6
+    fps = float(stream.average_rate or stream.guessed_rate or 0)
+    if declared <= 0 or fps <= 0:
+        return None
+    t0, end = stream.start_time or 0, 0.0
+    for packet in container.demux(stream):
+        if packet.pts is not None:
+            end = max(end, (packet.pts - t0 + (packet.duration or 0)) * tb)
+    if declared - end > max(2 / fps, 0.02 * declared):
+        return f"truncated: its packets end at {end:.2f} s, its header declares {declared:.2f} s"
     return None
 
 

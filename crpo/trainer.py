@@ -159,7 +159,7 @@ def check_inputs(cfg) -> None:
     from crpo.config import check_paths
     from crpo.models.local import model_source
     check_paths(cfg)
-    model_source(cfg.model, "config key 'model'")
+    model_source(cfg.model, f"config key 'model' is '{cfg.model}'")
 
 
 def train(cfg: TrainConfig) -> Path:

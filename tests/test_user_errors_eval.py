@@ -150,3 +150,29 @@ def test_metrics_go_to_stdout_and_out_that_is_a_file_is_one_line(tmp_path, tiny_
     assert crpo_main(eval_cmd(tiny_model, bench, world, tmp_path / "file")[1:]) == 2
     err = capsys.readouterr().err
     assert len(error_lines(err)) == 1 and "is a file" in err
+
+
+def test_truncated_video_stops_eval_before_the_model_loads_naming_the_item(tmp_path, tiny_model, world, capsys):
+    import os
+
+    import av
+    from shared_data import VIDEOS
+    whole, cut = tmp_path / "whole.mp4", tmp_path / "cut.mp4"
+    with av.open(str(VIDEOS / "bigbuckbunny.mp4")) as inp, av.open(str(whole), "w",
+                                                                  options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    rows = (world / "bench.jsonl").read_text().splitlines()[:4]
+    bad = {**json.loads(rows[3]), "video": os.path.relpath(cut, world)}
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("\n".join(rows[:3] + [json.dumps(bad)]) + "\n")
+    out = tmp_path / "E"
+    rc = crpo_main(eval_cmd(tiny_model, bench, world, out)[1:])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"item '{bad['id']}'" in err and "truncated" in err, err
+    assert len(error_lines(err)) == 1 and "Loading weights" not in err  # before the model loaded
+    assert not (out / "predictions.jsonl").exists()

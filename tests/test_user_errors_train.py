@@ -74,7 +74,7 @@ def test_paths_and_items_are_checked_before_the_model_loads(tmp_path, capsys, ba
     long_row = {**json.loads(rows[0]), "question": "Which way does the square move? " * 4000}
     (tmp_path / "long.jsonl").write_text("\n".join(rows[1:3] + [json.dumps(long_row)]) + "\n")
     cases = [
-        (["model=models/nope"], "config key 'model' 'models/nope': no such directory"),
+        (["model=models/nope"], "config key 'model' is 'models/nope': no such directory"),
         ([f"model={run_dir}"], f"its model is {run_dir / 'final'}"),
         ([f"model={tmp_path / 'afile'}"], "is a file, not a model directory"),
         ([f"route_cache={tmp_path / 'route.jsonl'}"], "config key 'route_cache'"),

@@ -102,7 +102,11 @@ def _process_state():
     """accelerate's process state: rank, count, device and a barrier (gloo when there is no accelerator)."""
     import torch
     from accelerate import PartialState
-    return PartialState(cpu=not torch.accelerator.is_available())
+
+    from crpo.distributed import check_world_size
+    state = PartialState(cpu=not torch.accelerator.is_available())
+    check_world_size(state.num_processes)  # `accelerate launch --cpu` on several machines: one line, not N copies
+    return state
 
 
 def scoring_subset(items: list[Item]) -> list[Item]:
@@ -163,15 +167,23 @@ def load_item_clip(item: Item, video_root, num_frames: int, max_pixels: int | No
 
 
 def check_videos(items: list[Item], video_root, bench) -> None:
-    """Every item's video exists, checked before the model loads: one line naming the first item without one."""
+    """Every item's video exists and is whole (`crpo.check.video_problem`: headers and index, no frame decoded),
+    checked before the model loads: one line naming the first item whose video is not, and how many are not."""
+    from crpo.check import video_problem
+
     root = Path(video_root)
     if not root.is_dir():
         raise DataError(f"--video-root {root}: no such directory")
-    missing = [it for it in items if not (root / it.video).is_file()]
-    if missing:
-        more = f" ({len(missing)} of {len(items)} items have no video; `crpo data check` lists them)" \
-            if len(missing) > 1 else ""
-        raise DataError(f"{bench}: item '{missing[0].id}': video '{missing[0].video}' not found under {root}{more}")
+    problems, seen = [], {}
+    for it in items:
+        if it.video not in seen:
+            seen[it.video] = video_problem(it, root)
+        if seen[it.video] is not None:
+            problems.append((it, seen[it.video]))
+    if problems:
+        more = f" ({len(problems)} of {len(items)} items have an unusable video; `crpo data check` lists them)" \
+            if len(problems) > 1 else ""
+        raise DataError(f"{bench}: item '{problems[0][0].id}': {problems[0][1]}{more}")
 
 
 def evaluate(model, bench, fmt, video_root, out, batch_size=8, num_frames=8, max_new_tokens=64, limit=None,
@@ -191,7 +203,7 @@ def evaluate(model, bench, fmt, video_root, out, batch_size=8, num_frames=8, max
     from crpo.bench.eval_run import check_manifest, eval_lock, manifest
     from crpo.models.local import model_source
 
-    model_source(model, "--model")
+    model_source(model, f"--model {model}")
     all_items = load_items(bench)
     state = _process_state()
     out = Path(out)
@@ -214,6 +226,7 @@ def _evaluate_locked(model, bench, fmt, video_root, out, all_items, state, batch
     from tqdm.auto import tqdm
 
     from crpo.bench.score import score_file
+    from crpo.distributed import copy_to_main, union_over_processes
     from crpo.models import VideoLM
     from crpo.text_budget import check_model_texts
 
@@ -223,6 +236,8 @@ def _evaluate_locked(model, bench, fmt, video_root, out, all_items, state, batch
     done = {}
     for path in [pred_path, *sorted(out.glob("predictions.rank*.jsonl"))]:
         done.update({k: v for k, v in read_done(path).items() if k not in done})
+    # Nodes without a shared disk each see their own rank files: every process skips what any of them holds.
+    done = union_over_processes(done)
     todo = [it for it in items if it.id not in done]
     if len(items) < len(all_items) and len(done) > len(items) - len(todo):
         raise DataError(f"{pred_path}: holds predictions beyond --limit {limit} (an earlier, longer run): evaluate "
@@ -258,6 +273,8 @@ def _evaluate_locked(model, bench, fmt, video_root, out, all_items, state, batch
                 os.fsync(f.fileno())
                 bar.update(len(batch) * world)  # the other processes advance at about the same pace
     state.wait_for_everyone()
+    if world > 1:  # rank files on other nodes' disks reach the main process's (docs/launchers.md)
+        copy_to_main(sorted(out.glob("predictions.rank*.jsonl")))
     if rank != 0:
         return {}
     if world > 1 or any(out.glob("predictions.rank*.jsonl")):

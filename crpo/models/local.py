@@ -41,9 +41,10 @@ def _run_config(path: Path) -> bool:
     return isinstance(saved, dict) and ("algorithm" in saved or "loss_on" in saved)
 
 
-def model_source(model, what: str = "model") -> str:
-    """`model` as from_pretrained should get it; DataError (one line: the path and the reason) when it cannot be
-    a model. See the module docstring for when a hub id is allowed."""
+def model_source(model, what: str | None = None) -> str:
+    """`model` as from_pretrained should get it; DataError (one line: `what`, e.g. "--model runs/x", the path and
+    the reason) when it cannot be a model. See the module docstring for when a hub id is allowed."""
+    what = what or f"model '{model}'"
     if not str(model).strip():
         raise DataError(f"{what}: no model given (a local model directory, e.g. runs/train/final)")
     path = Path(model)
@@ -52,20 +53,25 @@ def model_source(model, what: str = "model") -> str:
         if config.is_file() and not _run_config(config):
             return str(path)
         if (path / "final" / "config.json").is_file():
-            raise DataError(f"{what} '{model}' is a training run's folder, not a model: its model is {path / 'final'}")
-        checkpoints = sorted(path.glob("checkpoint-*/config.json"))
+            raise DataError(f"{what}: a training run's folder, not a model: its model is {path / 'final'}")
+        checkpoints = sorted(path.glob("checkpoint-*/config.json"), key=lambda p: _step(p.parent.name))
         if checkpoints:
-            raise DataError(f"{what} '{model}' is a training run's folder, not a model: it holds no final/ yet; "
-                            f"a checkpoint is a model, e.g. {checkpoints[-1].parent}")
-        raise DataError(f"{what} '{model}' is not a model directory (no config.json in it)")
+            raise DataError(f"{what}: a training run's folder, not a model, with no final/ yet; a checkpoint is a "
+                            f"model, e.g. {checkpoints[-1].parent}")
+        raise DataError(f"{what}: not a model directory (no config.json in it)")
     if path.exists():
-        raise DataError(f"{what} '{model}' is a file, not a model directory")
+        raise DataError(f"{what}: is a file, not a model directory")
     if allow_download() and _HUB_ID.match(str(model)):
         return str(model)
     hint = (f"; {ALLOW_DOWNLOADS_ENV}=1 lets transformers fetch a hub id such as Qwen/Qwen3-VL-8B-Instruct"
             if _HUB_ID.match(str(model)) else "")
-    raise DataError(f"{what} '{model}': no such directory (crpo loads local model directories and never "
-                    f"downloads by default{hint})")
+    raise DataError(f"{what}: no such directory (crpo loads local model directories and never downloads by "
+                    f"default{hint})")
+
+
+def _step(name: str) -> int:
+    tail = name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
 
 
 def from_pretrained_kwargs() -> dict:
