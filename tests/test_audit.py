@@ -168,3 +168,13 @@ def test_bad_input_is_one_line(tmp_path, tiny_model, world, capsys):
     rc = crpo_main(["audit", "--model", str(tiny_model), "--items", str(tmp_path / "none.jsonl"), "--video-root",
                     str(world), "--out", str(tmp_path / "b")])
     assert rc == 2 and "none.jsonl" in capsys.readouterr().err
+
+
+def test_rows_of_other_settings_are_never_resumed(tmp_path, tiny_model, world, reference, capsys):
+    out = tmp_path / "other"
+    shutil.copytree(reference, out)
+    rc = crpo_main(["audit", "--model", str(tiny_model), "--items", str(world / "bench.jsonl"), "--video-root",
+                    str(world), "--out", str(out), "--num-frames", "2", "--max-new-tokens", str(MAX_NEW_TOKENS)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith(f"error: {out} holds predictions of another evaluation (num_frames was 4, "
+                                          "now 2)")

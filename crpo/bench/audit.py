@@ -168,17 +168,35 @@ def audit(model, items, video_root, out, batch_size: int = 8, num_frames: int = 
     """Run the audit of `model` on the first `limit` items (all when None) into OUT, resuming what OUT holds; on
     the main process write audit.json, audit.md, audit.png and records.jsonl and return the audit.json content
     ({} on the other processes)."""
-    from crpo.bench.audit_report import audit_chart, audit_table
+    from contextlib import nullcontext
+
+    from crpo.bench.eval_run import check_manifest, eval_lock, manifest
+    from crpo.models.local import model_source
 
     if answer_format not in ANSWER_PREFIX:
         raise DataError(f"unknown answer format '{answer_format}' (expected {', '.join(ANSWER_PREFIX)})")
+    model_source(model, f"--model {model}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: is a file, not a directory")
     out.mkdir(parents=True, exist_ok=True)
     chosen = load_items(items)[:limit]
     settings = dict(num_frames=num_frames, max_pixels=max_pixels, max_new_tokens=max_new_tokens,
                     answer_format=answer_format)
-    if not run_rows(model, chosen, video_root, out, batch_size, dtype, device, **settings):
-        return {}
+    state = _process_state()
+    # crpo eval's lock and manifest: one writer per folder, and rows of another model or settings never resumed
+    with eval_lock(out) if state.is_main_process else nullcontext():
+        if state.is_main_process:
+            check_manifest(out, manifest(model, items, command="audit", dtype=dtype, **settings))
+        state.wait_for_everyone()  # the other ranks read OUT only once the main process owns it
+        if not run_rows(model, chosen, video_root, out, batch_size, dtype, device, **settings):
+            return {}
+        return _write_audit(model, items, chosen, out, dtype, settings)
+
+
+def _write_audit(model, items, chosen, out: Path, dtype: str, settings: dict) -> dict:
+    from crpo.bench.audit_report import audit_chart, audit_table
+
     rows = read_done(out / "predictions.jsonl")
     metrics, records = score_audit(chosen, rows)
     result = {"model": str(model), "items": str(items), "dtype": dtype, **settings, **metrics}
