@@ -21,7 +21,9 @@ ROTATION = {"clockwise": "counterclockwise", "anticlockwise": "clockwise", "coun
 # pole of one axis ("from left to right" is rightward, not "left" and "right" at once).
 LATERAL = {"left": "right", "leftward": "rightward", "leftwards": "rightwards", "right to left": "left to right",
            "to the left": "to the right", "towards the left": "towards the right",
-           "toward the left": "toward the right", "turning left": "turning right", "turns left": "turns right"}
+           "toward the left": "toward the right", "turning left": "turning right", "turns left": "turns right",
+           "to the left side": "to the right side", "towards the left side": "towards the right side",
+           "toward the left side": "toward the right side"}
 
 HFLIP_LEXICON = {
     "lateral": LATERAL,
@@ -35,7 +37,8 @@ MOTION_LEXICON = {
     "lateral": LATERAL,
     "vertical": {"up": "down", "upward": "downward", "upwards": "downwards", "upstairs": "downstairs",
                  "bottom to top": "top to bottom", "to the top": "to the bottom", "towards the top": "towards the bottom",
-                 "toward the top": "toward the bottom", "uphill": "downhill"},
+                 "toward the top": "toward the bottom", "uphill": "downhill", "to the upper side": "to the lower side",
+                 "to the top side": "to the bottom side"},
     "depth": {"toward": "away from", "towards": "away from", "away": "toward", "closer": "farther",
               "further": "closer", "nearer": "farther"},
     "heading": {"forward": "backward", "forwards": "backwards"},
@@ -65,7 +68,8 @@ CHANGE_LEXICON = {
     "inflate": {"inflate": "deflate", "inflates": "deflates", "inflating": "deflating", "inflated": "deflated"},
     "brighten": {"brighten": "darken", "brightens": "darkens", "brightening": "darkening",
                  "brightened": "darkened", "getting brighter": "getting darker", "gets brighter": "gets darker"},
-    "zoom": {"zoom in": "zoom out", "zooms in": "zooms out", "zooming in": "zooming out", "zoomed in": "zoomed out"},
+    "zoom": {"zoom in": "zoom out", "zooms in": "zooms out", "zooming in": "zooming out", "zoomed in": "zoomed out",
+             "zoom into": "zoom out from", "zooms into": "zooms out from", "zooming into": "zooming out from"},
     "fade": {"fade in": "fade out", "fades in": "fades out", "fading in": "fading out", "faded in": "faded out"},
     "speed": {"speed up": "slow down", "speeds up": "slows down", "speeding up": "slowing down",
               "sped up": "slowed down", "accelerate": "decelerate", "accelerates": "decelerates",
@@ -86,7 +90,7 @@ CHANGE_LEXICON = {
     "place": {"picking it up from": "putting it on top of", "picks it up from": "puts it on top of",
               "picking it up": "putting it down", "picks it up": "puts it down", "pick it up": "put it down",
               "taking it off": "putting it on", "takes it off": "puts it on",
-              "putting it on top of": "taking it off"},
+              "putting it on top of": "taking it off", "removing it from the top of": "putting it on top of"},
     "drop": {"lift": "drop", "lifts": "drops", "lifting": "dropping", "lifted": "dropped", "raise": "lower",
              "raises": "lowers", "raising": "lowering", "raised": "lowered"},
     "push": {"push": "pull", "pushes": "pulls", "pushing": "pulling", "pushed": "pulled"},
@@ -100,9 +104,18 @@ CHANGE_LEXICON = {
              "evaporated": "condensed"},
     "wilt": {"reviving": "wilting", "revives": "wilts", "revive": "wilt", "revived": "wilted",
              "withering": "reviving", "withers": "revives", "withered": "revived"},
+    # "walking into a room" reversed is walking out of it; only after motion verbs ("turning into" is a transition)
+    "into": {f"{verb} into": f"{verb} out of" for verb in (
+        "walk", "walks", "walking", "run", "runs", "running", "jump", "jumps", "jumping", "go", "goes", "going",
+        "get", "gets", "getting", "climb", "climbs", "climbing", "swim", "swims", "swimming", "drive", "drives",
+        "driving", "crawl", "crawls", "crawling", "fly", "flies", "flying", "come", "comes", "coming")},
+    "plug": {"plug in": "unplug", "plugs in": "unplugs", "plugging in": "unplugging", "plugged in": "unplugged",
+             "plugging it into": "unplugging it from", "plug it into": "unplug it from"},
     "build": {"assembling together": "falling apart", "coming together": "falling apart",
               "rebuilding": "falling apart", "building up": "breaking down", "builds up": "breaks down",
-              "constructing": "demolishing", "constructed": "demolished"},
+              "constructing": "demolishing", "constructed": "demolished", "deconstructing": "constructing",
+              "being constructed": "being deconstructed", "being dismantled": "being constructed",
+              "being built": "being demolished"},
     "crumple": {"crumple": "unfold", "crumples": "unfolds", "crumpling": "unfolding", "crumpled": "unfolded"},
     "tie": {"tie": "untie", "ties": "unties", "tying": "untying", "tied": "untied", "wrap": "unwrap",
             "wraps": "unwraps", "wrapping": "unwrapping", "wrapped": "unwrapped", "lock": "unlock",
@@ -128,6 +141,7 @@ CHANGE_LEXICON = {
 AXES = {
     "vertical": ("vertical", "rise", "ascend", "drop", "pick", "place"),
     "depth": ("depth", "heading", "approach", "zoom"),
+    "enter": ("enter", "into"),
     "size": ("grow", "increase", "expand", "inflate", "size"),
     "brightness": ("brighten", "dim", "fade", "light", "switch"),
     "build": ("assemble", "build"),
@@ -147,7 +161,11 @@ ORDER_LEXICON = {
 }
 
 # Phrases whose words are not terms (matched first, so "right" in "right away" is not a direction).
-PLAIN_PHRASES = ("right away", "right now", "all right", "that s right", "right after", "right before")
+PLAIN_PHRASES = ("right away", "right now", "all right", "that s right", "right after", "right before",
+                 "the following", "of the following")
+# Verbs that are also nouns: after a determiner ("the leaves", "the lift", "a drop") they are plain words.
+NOUN_HOMOGRAPHS = ("leaves", "lift", "fall", "falls", "drop", "drops", "rise", "lights", "light", "close", "open",
+                   "add", "lock", "tie", "ties", "push", "pull", "approach")
 # "left" is the verb leave when a perfect auxiliary precedes it and a determiner follows ("has the man left the
 # room"); such a "left" is read as a plain word (its tense cannot be swapped safely).
 LEAVE_AUXILIARIES = ("has", "have", "had", "having")
@@ -161,11 +179,12 @@ MOTION_CUE = re.compile(
     r"turn(s|ed|ing)?|roll(s|ed|ing)?|fl(y|ies|ying|ew)|run(s|ning)?|ran|walk\w*|swim\w*|pan(s|ned|ning)|"
     r"shift\w*|scroll\w*|rotat\w*|spin\w*|spun|swing\w*|driv\w*|drove|flow\w*|jump\w*|bounc\w*|"
     r"throw\w*|threw|thrown|toss\w*|kick\w*|push\w*|pull\w*|climb\w*|lift\w*|drop\w*|fall\w*|fell|"
-    r"ris(e|es|ing)|rose|sink\w*|sank|float\w*|crawl\w*|swerv\w*|steer\w*)\b")
+    r"ris(e|es|ing)|rose|sink\w*|sank|float\w*|crawl\w*|swerv\w*|steer\w*|trajector\w*|tilt\w*|zoom\w*|"
+    r"ascend\w*|descend\w*|approach\w*|enter\w*|exit\w*)\b")
 WEAK_MOTION_CUE = re.compile(r"\b(direction\w*|way)\b")  # "which way is it facing" is about position
 STATIC_CUE = re.compile(
     r"\b(left|right|above|below|top|bottom|front|back)\s+of\b|\b(on|at|in)\s+the\s+(left|right|top|bottom)\b|"
-    r"\b(left|right|top|bottom)\s+(hand\s+)?side\b|\bwhich\s+side\b|\bpositio\w*|\blocat(ed|ion)\b|"
+    r"(?<!to the )(?<!towards the )(?<!toward the )\b(left|right|top|bottom)\s+(hand\s+)?side\b|\bwhich\s+side\b|\bpositio\w*|\blocat(ed|ion)\b|"
     r"\bwhere\s+(is|are)\b|\bfac(e|es|ing)\b|\bpoint(s|ed|ing)\b|\blook(s|ed|ing)\b|\bplaced\b|\bleftmost\b|"
     r"\brightmost\b")
 COUNT = re.compile(r"\b(how many|count|number of)\b")

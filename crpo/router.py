@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from crpo.data import LETTERS, TRANSFORMS, DataError, Item, load_items
 from crpo.lexicon import (ROTATION, HFLIP_LEXICON, MOTION_LEXICON, CHANGE_LEXICON, ORDER_LEXICON, PLAIN_PHRASES,
-                           LEAVE_AUXILIARIES, DETERMINERS, MOTION_CUE, WEAK_MOTION_CUE, STATIC_CUE, COUNT,
+                           LEAVE_AUXILIARIES, DETERMINERS, NOUN_HOMOGRAPHS, MOTION_CUE, WEAK_MOTION_CUE, STATIC_CUE, COUNT,
                            ATTRIBUTE_VALUE, ATTRIBUTE, ASKS_ORDER, ROTATION_WORDS, SEQ_MARK, SEQ_SPLIT, STEP_ADVERB)
 from crpo import router_phrases as phrases
 
@@ -103,7 +103,8 @@ def _scan(norm_text: str, transform: str, motion: bool | None) -> list[str | _Te
                 break
         else:
             n, phrase = 1, tokens[i]
-        entry = None if phrase in PLAIN_PHRASES else table.get(phrase)
+        noun = phrase in NOUN_HOMOGRAPHS and i > 0 and tokens[i - 1] in DETERMINERS  # "the leaves"
+        entry = None if phrase in PLAIN_PHRASES or noun else table.get(phrase)
         if entry is None or (entry[2] and motion is False):  # a position word is unchanged by reversal
             out.append(phrase)
         else:
@@ -168,6 +169,8 @@ class _Question:
 def _question(item: Item, transform: str, motion: bool | None) -> _Question:
     q = _norm(item.question)
     terms = _terms(_scan(q, transform, motion))
+    if terms and q.endswith(" " + terms[-1].text) and terms[-1].group == "depth":
+        terms = terms[:-1]  # "which direction is it moving towards?": the question names no target
     if transform == "reverse" and SEQ_MARK.search(item.question.lower()):
         terms.append(_Term("then", "sequence", (), resolved=False))
     asks_order = bool(ASKS_ORDER.search(q))
@@ -212,7 +215,7 @@ def _mc_options(item: Item, transform: str) -> _Options:
     for st in steps:
         segs = [_scan(s, transform, motion) for s in st]
         terms = _terms(segs[0]) if len(st) == 1 else []
-        poles.append(phrases.signature([t.text for t in terms]) if all(t.resolved for t in terms) else None)
+        poles.append(phrases.signature([(t.text, t.resolved) for t in terms]))
         ends = phrases.reverse_transition(st[0]) if transform == "reverse" and len(st) == 1 else None
         if ends is not None:  # "from X to Y" -> "from Y to X", X and Y as written
             swapped.append(_canonical(ends))

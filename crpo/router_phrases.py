@@ -65,26 +65,32 @@ def _poles() -> dict[str, tuple[str, int]]:
 POLES = _poles()
 
 
-def signature(terms: list[str]) -> frozenset[tuple[str, int]] | None:
-    """The (axis, pole) pairs an option's terms name; None when it names both poles of one axis ("rises then
-    falls") or a term without a pole."""
+UNRESOLVED = -1  # the pole of a direction word whose motion/position sense the text does not tell
+
+
+def signature(terms: list[tuple[str, bool]]) -> frozenset[tuple[str, int]] | None:
+    """The (axis, pole) pairs an option's (term, resolved) pairs name, pole UNRESOLVED for an unresolved term; None
+    when it names both poles of one axis ("rises then falls") or a term without a pole."""
     sig = set()
-    for t in terms:
-        if t not in POLES:
+    for text, resolved in terms:
+        if text not in POLES:
             return None
-        sig.add(POLES[t])
+        sig.add(POLES[text] if resolved else (POLES[text][0], UNRESOLVED))
     axes = [a for a, _ in sig]
     return None if len(axes) != len(set(axes)) else frozenset(sig)
 
 
 def opposite_pole(answer: frozenset | None, options: list[frozenset | None]) -> int | None:
     """Index of the one option on the other pole of every axis the answer names (on those axes it names nothing
-    else), or None when there is no such option or more than one."""
-    if not answer:
+    else), or None when there is no such option, more than one, or an option whose pole there is unresolved."""
+    if not answer or any(p == UNRESOLVED for _, p in answer):
         return None
     axes = {a for a, _ in answer}
     want = {(a, 1 - p) for a, p in answer}
-    hits = [j for j, sig in enumerate(options) if sig is not None and {x for x in sig if x[0] in axes} == want]
+    on_axes = [None if sig is None else {x for x in sig if x[0] in axes} for sig in options]
+    if any(sig and any(p == UNRESOLVED for _, p in sig) for sig in on_axes):
+        return None
+    hits = [j for j, sig in enumerate(on_axes) if sig == want]
     return hits[0] if len(hits) == 1 else None
 
 

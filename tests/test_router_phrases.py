@@ -142,3 +142,22 @@ def test_yes_no_written_as_multiple_choice_is_routed_as_yes_no():
     swapped = mc("Is the ball moving from left to right?", ["No", "Yes"], "B")
     assert relation(swapped, "reverse") == ("change", "A")
     assert option_map(swapped, "reverse") is None  # "no" is not known to flip
+
+
+@pytest.mark.parametrize("item,expected", [
+    (mc("What is the puppy doing?", ["staying in a tent", "walking into a tent", "walking out of a tent"], "B"),
+     ("change", "C")),
+    (mc("What is the camera doing?", ["zooming into a statue", "panning left", "zooming out from a statue"]),
+     ("change", "C")),
+    (mc("What is he doing with the cable?", ["holding it", "unplugging it from the wall", "plugging it into the wall"],
+        "C"), ("change", "B")),
+    (mc("Which way is the car heading?", ["to the left side of the screen", "to the right side of the screen"]),
+     ("change", "B")),
+    # "which of the following" is no order word; "the leaves" is no verb
+    (mc("Which of the following describes the leaves?", ["growing", "shrinking", "burning"]), ("change", "B")),
+    # a question-final "towards" names no target: the options decide
+    (mc("Which direction is the camera moving towards?", ["moving backward", "sliding left", "moving forward"], "C"),
+     ("change", "A")),
+])
+def test_entering_zoom_plug_and_screen_sides(item, expected):
+    assert relation(item, "reverse") == expected
