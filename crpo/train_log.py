@@ -12,8 +12,9 @@ from pathlib import Path
 import torch
 
 # Items of a step counted by why they lost a branch: an unreadable video, no counterfactual class or relation, no
-# counterfactual answer where the reward needs one (crr_mode=answer with crr_unmapped=skip, grpo_cf_aug).
-COUNTERS = ("skipped", "no_counterfactual", "no_cf_answer")
+# counterfactual answer where the reward needs one (crr_mode=answer with crr_unmapped=skip, grpo_cf_aug), a cached
+# LLM decision that contradicts a definite lexicon rule.
+COUNTERS = ("skipped", "no_counterfactual", "no_cf_answer", "llm_conflict")
 
 
 def drop_rows_after(path: Path, step: int) -> None:

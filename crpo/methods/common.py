@@ -85,6 +85,10 @@ def null_letter(item: Item) -> str | None:
         else None
 
 
+# Why an item has no counterfactual branch (Target.skip) -> the note the trainer counts (crpo/train_log.py COUNTERS).
+SKIP_NOTES = {"unknown_class": "no_counterfactual", "no_answer": "no_cf_answer", "llm_conflict": "llm_conflict"}
+
+
 def counterfactual_plan(item_index: int, item: Item, clip: Clip, cfg, cached=None, needs_answer: bool = False
                         ) -> ItemPlan:
     """Original + counterfactual branch, or `original_twice` noted with why there is none.
@@ -96,8 +100,7 @@ def counterfactual_plan(item_index: int, item: Item, clip: Clip, cfg, cached=Non
     null = null_option_on(cfg) or null_letter(item) is not None  # shown by us, or among the item's own options
     target = counterfactual_target(item, cfg.counterfactual, cached, needs_answer, null_option=null)
     if target.skip:
-        return original_twice(item_index, item, clip, "no_counterfactual" if target.skip == "unknown_class"
-                              else "no_cf_answer")
+        return original_twice(item_index, item, clip, SKIP_NOTES[target.skip])
     shown = with_null_option(item) if null else item
     truth = null_letter(shown) if target.unlisted else target.answer
     if needs_answer and truth is None:
