@@ -59,7 +59,8 @@ def audit_table(audits: dict[str, dict]) -> str:
 
 
 def audit_chart(audits: dict[str, dict], path) -> None:
-    """Per category and overall: change rate and keep rate (bars, one colour per audit) and the divergence."""
+    """Per category and overall: change rate, keep rate and divergence, one bar colour per audit ("n/a" where a
+    category has no item in the denominator)."""
     import matplotlib
     matplotlib.use("Agg")  # reports are written on servers
     import matplotlib.pyplot as plt
@@ -78,7 +79,11 @@ def audit_chart(audits: dict[str, dict], path) -> None:
     for ax, (key, title, scale) in zip(axes, panels):
         for i, (name, result) in enumerate(audits.items()):
             xs = [j + (i - (len(audits) - 1) / 2) * width for j in range(len(cats))]
-            ax.bar(xs, [scale * (value(result, c, key) or 0.0) for c in cats], width, label=name)
+            values = [value(result, c, key) for c in cats]
+            ax.bar(xs, [scale * (v or 0.0) for v in values], width, label=name)
+            for x, v in zip(xs, values):  # no items in the denominator: say so rather than draw a zero
+                if v is None:
+                    ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=7, color="grey")
         ax.set_xticks(range(len(cats)))
         ax.set_xticklabels(cats, rotation=35, ha="right", fontsize=8)
         ax.set_title(title, fontsize=9)
