@@ -39,7 +39,8 @@ def check_choices(cfg) -> None:
 MINIMUM = {"max_steps": 1, "num_frames": 1, "learning_rate": 0.0, "warmup_steps": 0, "max_grad_norm": 0.0,
            "lora_r": 1, "save_steps": 0, "save_total_limit": 0, "num_generations": 2, "prompts_per_step": 1,
            "max_new_tokens": 1, "temperature": 0.0, "num_iterations": 1, "beta": 0.0, "micro_batches": 1,
-           "batch_size": 1, "eval_steps": 0, "eval_batch_size": 1, "max_pixels": 0, "max_prompt_length": 0, "max_text_tokens": 0,
+           "batch_size": 1, "eval_steps": 0, "eval_batch_size": 1, "max_pixels": 0, "max_prompt_length": 0,
+           "max_text_tokens": 0,
            "generation_batch_size": 0, "vllm_kv_cache_gb": 0.0, "vllm_max_model_len": 0,
            "vllm_importance_sampling_cap": 1.0}
 # Keys that were renamed: the old name is an error that names the new one (a silent default would train wrongly).

@@ -23,7 +23,8 @@ NUM_FRAMES, MAX_NEW_TOKENS = 4, 4
 
 def eval_cmd(model, bench, video_root, out, *extra) -> list[str]:
     return [str(BIN / "crpo"), "eval", "--model", str(model), "--bench", str(bench), "--video-root", str(video_root),
-            "--out", str(out), "--num-frames", str(NUM_FRAMES), "--max-new-tokens", str(MAX_NEW_TOKENS), *map(str, extra)]
+            "--out", str(out), "--num-frames", str(NUM_FRAMES), "--max-new-tokens", str(MAX_NEW_TOKENS),
+            *map(str, extra)]
 
 
 def error_lines(stderr: str) -> list[str]:

@@ -106,8 +106,8 @@ class VideoLM:
         source = model_source(path)
         dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         try:
-            model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, attn_implementation=attn_implementation,
-                                                                **from_pretrained_kwargs())
+            model = AutoModelForImageTextToText.from_pretrained(
+                source, dtype=dtype, attn_implementation=attn_implementation, **from_pretrained_kwargs())
             processor = AutoProcessor.from_pretrained(source, **from_pretrained_kwargs())
         except (OSError, ValueError, KeyError) as e:
             raise load_error(path, e) from None
