@@ -69,6 +69,26 @@ def tempcompass(questions_dir) -> list[dict]:
                              "answer": letter, "problem_type": "multiple_choice", "source": f"tempcompass/{dim}",
                              "labels": {"reverse": {"relation": "same" if label == letter else "change",
                                                     "answer": label}}})
+    cm = json.loads((Path(questions_dir) / "caption_matching.json").read_text())
+    for vid, dims in cm.items():  # held out: the rules were written looking at the other two files only
+        if not vid.endswith("_reverse") or vid[:-len("_reverse")] not in cm:
+            continue
+        base = cm[vid[:-len("_reverse")]]
+        for dim, questions in dims.items():
+            for k, (orig, rev) in enumerate(zip(base.get(dim, []), questions)):
+                lines = orig["question"].split("\n")
+                options = [line.split(":", 1)[1].strip() for line in lines[1:] if ":" in line]
+                if lines != rev["question"].split("\n") or len(options) != len(lines) - 1:
+                    continue
+                texts = [_norm(o) for o in options]
+                a, b = (_norm(x["answer"].split(":", 1)[1]) for x in (orig, rev))
+                if a not in texts or b not in texts:
+                    continue
+                letter, label = "ABCDEFGH"[texts.index(a)], "ABCDEFGH"[texts.index(b)]
+                rows.append({"id": f"tc-cm-{vid}-{dim}-{k}", "question": lines[0], "options": options,
+                             "answer": letter, "problem_type": "multiple_choice", "source": f"tempcompass-cm/{dim}",
+                             "labels": {"reverse": {"relation": "same" if label == letter else "change",
+                                                    "answer": label}}})
     yn = json.loads((Path(questions_dir) / "yes_no.json").read_text())
     for vid, dims in yn.items():
         if not vid.endswith("_reverse") or vid[:-len("_reverse")] not in yn:
@@ -168,7 +188,8 @@ def main(argv=None) -> int:
     sets = {}
     if a.tempcompass:
         rows = tempcompass(a.tempcompass)
-        sets["TempCompass multi-choice"] = [r for r in rows if r["problem_type"] == "multiple_choice"]
+        sets["TempCompass multi-choice"] = [r for r in rows if r["id"].startswith("tc-mc-")]
+        sets["TempCompass caption matching (held out)"] = [r for r in rows if r["id"].startswith("tc-cm-")]
         sets["TempCompass yes/no"] = [r for r in rows if r["problem_type"] == "yes_no"]
     for path in a.jsonl:
         sets[Path(path).name] = jsonl(path)

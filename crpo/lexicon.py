@@ -41,7 +41,8 @@ MOTION_LEXICON = {
                  "to the top side": "to the bottom side"},
     "depth": {"toward": "away from", "towards": "away from", "away": "toward", "closer": "farther",
               "further": "closer", "nearer": "farther"},
-    "heading": {"forward": "backward", "forwards": "backwards"},
+    "heading": {"forward": "backward", "forwards": "backwards", "to the front of": "to the back of",
+                "to the front": "to the back", "to the rear of": "to the front of"},
 }
 
 # Reversal, change words: an event played backwards is its opposite event.
@@ -134,6 +135,11 @@ CHANGE_LEXICON = {
              "increasing number": "decreasing number"},
 }
 
+# Axes of motion in space: the only ones on which "None of the above" is claimed (router.unlisted). Changes of state
+# have too many synonyms across groups ("growing" and "appearing", "falling apart" and "disappearing") for the
+# lexicon to know that no option says the transformed answer in other words.
+SPATIAL_AXES = ("lateral", "vertical", "depth", "rotation")
+
 # Antonym groups that describe one axis: a reversal moves along it the other way, whatever words an option uses
 # ("rising" and "going down", "growing in size" and "shrinking", "zooming in" and "moving backward" are the two
 # poles of one axis). Options are matched by pole where their texts differ (crpo/router_phrases.py); a group not
@@ -183,7 +189,7 @@ MOTION_CUE = re.compile(
     r"ascend\w*|descend\w*|approach\w*|enter\w*|exit\w*)\b")
 WEAK_MOTION_CUE = re.compile(r"\b(direction\w*|way)\b")  # "which way is it facing" is about position
 STATIC_CUE = re.compile(
-    r"\b(left|right|above|below|top|bottom|front|back)\s+of\b|\b(on|at|in)\s+the\s+(left|right|top|bottom)\b|"
+    r"(?<!to the )(?<!towards the )(?<!toward the )\b(left|right|above|below|top|bottom|front|back)\s+of\b|\b(on|at|in)\s+the\s+(left|right|top|bottom)\b|"
     r"(?<!to the )(?<!towards the )(?<!toward the )\b(left|right|top|bottom)\s+(hand\s+)?side\b|\bwhich\s+side\b|\bpositio\w*|\blocat(ed|ion)\b|"
     r"\bwhere\s+(is|are)\b|\bfac(e|es|ing)\b|\bpoint(s|ed|ing)\b|\blook(s|ed|ing)\b|\bplaced\b|\bleftmost\b|"
     r"\brightmost\b")

@@ -473,14 +473,16 @@ def unlisted(item: Item, transform: str) -> bool:
     text = o.swapped[i]
     if o.question.asserted or not o.touched[i] or text is None or text == o.canon[i] or text in o.canon:
         return False
-    # Any other option might name the transformed answer in other words: claim "none of them" only when each is
-    # read (a lexicon term, a transition or "no change") and none lies on an axis the answer moves along.
+    # Any other option might name the transformed answer in other words: claim "none of them" only for a motion in
+    # space, when every other option is read (a motion in space or "no change") and none lies on an axis the
+    # answer moves along.
     axes = phrases.axes_of(o.poles[i])
+    if not axes or not phrases.spatial(axes):
+        return False
     for j, option in enumerate(item.options):
         norm = _norm(option)
-        read = o.poles[j] is not None and (o.poles[j] or phrases.transition(norm)) or phrases.says_no_change(norm)
-        if j != i and (not read or axes & phrases.axes_of(o.poles[j])
-                       or (phrases.transition(_norm(item.options[i])) and phrases.transition(norm))):
+        read = bool(o.poles[j]) and phrases.spatial(phrases.axes_of(o.poles[j])) or phrases.says_no_change(norm)
+        if j != i and (not read or axes & phrases.axes_of(o.poles[j])):
             return False
     return True
 

@@ -6,9 +6,10 @@
 - Poles of an axis: options name the same change in different words ("rising" / "going down", "growing in size" /
   "shrinking", "zooming in" / "moving backward"). Every lexicon term has an axis and a pole (crpo/lexicon.py AXES);
   where no option's text is the transformed answer's, the one option on the other pole of the answer's axes is it.
-- Which options an answer could hide behind: "None of the above" is claimed (router.unlisted) only when no other
-  option lies on the answer's axes and every other option is read (a lexicon term or a "no change" phrase); an
-  option the lexicon cannot read may be a synonym of the transformed answer, so nothing is claimed then.
+- Which options an answer could hide behind: "None of the above" is claimed (router.unlisted) only for a motion in
+  space (left/right, up/down, towards/away, rotation), when no other option lies on the answer's axes and every
+  other option is a motion in space or a "no change" phrase; an option the lexicon cannot read, or a change of
+  state (whose synonyms cross groups: "growing" / "appearing"), may be the transformed answer in other words.
 - End states: a question about one end of a change ("the final colour", "what is it turning into") changes its
   answer under a reversal, to the other end, which the text does not tell.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import re
 
 from crpo.lexicon import (ACTION_CUE, AXES, ASKS_STATE, BECOMES_VALUE, CHANGE_LEXICON, END_STATE, HFLIP_LEXICON,
-                          MOTION_CUE, MOTION_LEXICON, NO_CHANGE)
+                          MOTION_CUE, MOTION_LEXICON, NO_CHANGE, SPATIAL_AXES)
 
 # "from X to Y" anywhere (X stops at the first " to "/" into "); "turning X into Y" after a change verb.
 _FROM_TO = re.compile(r"^(.*?\b)?from (.+?) (to|into) (.+)$")
@@ -96,6 +97,11 @@ def opposite_pole(answer: frozenset | None, options: list[frozenset | None]) -> 
 
 def axes_of(sig: frozenset | None) -> set[str]:
     return {a for a, _ in sig or ()}
+
+
+def spatial(axes: set[str]) -> bool:
+    """Every axis is a motion in space (lexicon SPATIAL_AXES)."""
+    return set(axes) <= set(SPATIAL_AXES)
 
 
 def says_no_change(norm: str) -> bool:
