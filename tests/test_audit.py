@@ -97,8 +97,11 @@ def test_audit_of_the_world_bench(reference, world):
     assert (reference / "audit.png").stat().st_size > 1000
 
 
-def test_audit_on_real_clips(tmp_path, tiny_model):
-    """bikes.mp4 and a segment of bigbuckbunny.mp4 (real H.264), four problem types; `crpo audit` as a user runs it."""
+@pytest.mark.parametrize("arch", ["qwen3_vl", "qwen2_5_vl"])
+def test_audit_on_real_clips(tmp_path, tiny_models, arch):
+    """bikes.mp4 and a segment of bigbuckbunny.mp4 (real H.264), four problem types, both model families; `crpo
+    audit` as a user runs it."""
+    tiny_model = tiny_models[arch]
     items = [
         Item("bikes-dir", "bikes.mp4", "Which way do the cyclists ride?", "A", options=["to the left", "to the right"],
              category="moving_direction"),
