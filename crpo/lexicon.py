@@ -98,7 +98,13 @@ CHANGE_LEXICON = {
     "pour": {"pour in": "pour out", "pours in": "pours out", "pouring in": "pouring out", "poured in": "poured out",
              "pour into": "pour out of", "pours into": "pours out of", "pouring into": "pouring out of"},
     "add": {"add": "remove", "adds": "removes", "adding": "removing", "added": "removed", "insert": "remove",
-            "inserts": "removes", "inserting": "removing", "inserted": "removed"},
+            "inserts": "removes", "inserting": "removing", "inserted": "removed", "apply": "remove",
+            "applies": "removes", "applying": "removing", "applied": "removed", "install": "remove",
+            "installs": "removes", "installing": "removing", "installed": "removed", "pulling out": "putting away",
+            "pulls out": "puts away", "pull out": "put away"},
+    "mix": {"mix": "separate", "mixes": "separates", "mixing": "separating", "mixed": "separated"},
+    "write": {"write": "erase", "writes": "erases", "writing": "erasing", "wrote": "erased", "written": "erased",
+              "draw": "erase", "draws": "erases", "drawing": "erasing", "drew": "erased", "drawn": "erased"},
     "melt": {"melt": "solidify", "melts": "solidifies", "melting": "solidifying", "melted": "solidified",
              "freeze": "melt", "freezes": "melts", "freezing": "melting", "frozen": "melted", "thawing": "freezing",
              "evaporate": "condense", "evaporates": "condenses", "evaporating": "condensing",
@@ -106,6 +112,7 @@ CHANGE_LEXICON = {
     "wilt": {"reviving": "wilting", "revives": "wilts", "revive": "wilt", "revived": "wilted",
              "withering": "reviving", "withers": "revives", "withered": "revived"},
     # "walking into a room" reversed is walking out of it; only after motion verbs ("turning into" is a transition)
+    "stage": {"on stage": "off stage", "onto the stage": "off the stage", "onto stage": "off stage"},
     "into": {f"{verb} into": f"{verb} out of" for verb in (
         "walk", "walks", "walking", "run", "runs", "running", "jump", "jumps", "jumping", "go", "goes", "going",
         "get", "gets", "getting", "climb", "climbs", "climbing", "swim", "swims", "swimming", "drive", "drives",
@@ -116,13 +123,15 @@ CHANGE_LEXICON = {
               "rebuilding": "falling apart", "building up": "breaking down", "builds up": "breaks down",
               "constructing": "demolishing", "constructed": "demolished", "deconstructing": "constructing",
               "being constructed": "being deconstructed", "being dismantled": "being constructed",
-              "being built": "being demolished"},
+              "being built": "being demolished", "build": "destroy", "builds": "destroys",
+              "building": "destroying", "built": "destroyed"},
     "crumple": {"crumple": "unfold", "crumples": "unfolds", "crumpling": "unfolding", "crumpled": "unfolded"},
     "tie": {"tie": "untie", "ties": "unties", "tying": "untying", "tied": "untied", "wrap": "unwrap",
             "wraps": "unwraps", "wrapping": "unwrapping", "wrapped": "unwrapped", "lock": "unlock",
             "locks": "unlocks", "locking": "unlocking", "locked": "unlocked"},
     "light": {"lights up": "turns off", "light up": "turn off", "lighting up": "turning off",
-              "lit up": "turned off"},
+              "lit up": "turned off", "lights": "extinguishes", "lighting": "extinguishing", "lit": "extinguished",
+              "blows out": "lights", "blowing out": "lighting"},
     "dim": {"brightening": "dimming", "brightens": "dims", "getting brighter": "getting dimmer",
             "becoming brighter": "becoming dimmer", "growing brighter": "growing dimmer",
             "turning brighter": "turning darker", "becoming darker": "becoming brighter",
@@ -147,7 +156,7 @@ SPATIAL_AXES = ("lateral", "vertical", "depth", "rotation")
 AXES = {
     "vertical": ("vertical", "rise", "ascend", "drop", "pick", "place"),
     "depth": ("depth", "heading", "approach", "zoom"),
-    "enter": ("enter", "into"),
+    "enter": ("enter", "into", "stage"),
     "size": ("grow", "increase", "expand", "inflate", "size"),
     "brightness": ("brighten", "dim", "fade", "light", "switch"),
     "build": ("assemble", "build"),
@@ -171,7 +180,19 @@ PLAIN_PHRASES = ("right away", "right now", "all right", "that s right", "right 
                  "the following", "of the following")
 # Verbs that are also nouns: after a determiner ("the leaves", "the lift", "a drop") they are plain words.
 NOUN_HOMOGRAPHS = ("leaves", "lift", "fall", "falls", "drop", "drops", "rise", "lights", "light", "close", "open",
-                   "add", "lock", "tie", "ties", "push", "pull", "approach")
+                   "add", "lock", "tie", "ties", "push", "pull", "approach", "building", "drawing", "writing",
+                   "mix", "lighting")
+# ... and these are nouns anywhere in a question, which names things ("the traffic lights", "the sphere building")
+QUESTION_NOUNS = ("leaves", "lights", "light", "lighting", "building", "drawing", "writing", "lift")
+# Reversal by prefix: two options that differ only in "un"/"dis" before one word ("folding" / "unfolding",
+# "connecting" / "disconnecting") are each other's reversal; these prefixed words are not such opposites.
+REVERSAL_PREFIXES = ("un", "dis")
+NOT_PREFIX_OPPOSITES = ("discover", "discovers", "discovering", "discovered", "display", "displays", "displaying",
+                        "displayed", "disclose", "discloses", "disclosing", "discount", "dislike", "dislikes",
+                        "disagree", "disagrees", "discuss", "discusses", "discussing", "dismiss", "distract",
+                        "dispose", "distance", "disease", "dispatch", "discharge", "disgrace", "dissolve",
+                        "dissolves", "dissolving", "unite", "unites", "uniting", "united", "unit", "under", "until",
+                        "unless", "universe", "unique", "unhappy", "unable", "unusual", "unknown", "unseen")
 # "left" is the verb leave when a perfect auxiliary precedes it and a determiner follows ("has the man left the
 # room"); such a "left" is read as a plain word (its tense cannot be swapped safely).
 LEAVE_AUXILIARIES = ("has", "have", "had", "having")
@@ -186,7 +207,8 @@ MOTION_CUE = re.compile(
     r"shift\w*|scroll\w*|rotat\w*|spin\w*|spun|swing\w*|driv\w*|drove|flow\w*|jump\w*|bounc\w*|"
     r"throw\w*|threw|thrown|toss\w*|kick\w*|push\w*|pull\w*|climb\w*|lift\w*|drop\w*|fall\w*|fell|"
     r"ris(e|es|ing)|rose|sink\w*|sank|float\w*|crawl\w*|swerv\w*|steer\w*|trajector\w*|tilt\w*|zoom\w*|"
-    r"ascend\w*|descend\w*|approach\w*|enter\w*|exit\w*)\b")
+    r"ascend\w*|descend\w*|approach\w*|enter\w*|exit\w*|ski(s|ed|ing)?|rid(e|es|ing)|rode|div(e|es|ing)|"
+    r"dove|lean(s|ed|ing)?|march\w*|hik(e|es|ing)|skat\w*|surf\w*|sneak\w*|retreat\w*)\b")
 WEAK_MOTION_CUE = re.compile(r"\b(direction\w*|way)\b")  # "which way is it facing" is about position
 STATIC_CUE = re.compile(
     r"(?<!to the )(?<!towards the )(?<!toward the )\b(left|right|above|below|top|bottom|front|back)\s+of\b|\b(on|at|in)\s+the\s+(left|right|top|bottom)\b|"

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from crpo.data import LETTERS, TRANSFORMS, DataError, Item, load_items
 from crpo.lexicon import (ROTATION, HFLIP_LEXICON, MOTION_LEXICON, CHANGE_LEXICON, ORDER_LEXICON, PLAIN_PHRASES,
-                           LEAVE_AUXILIARIES, DETERMINERS, NOUN_HOMOGRAPHS, MOTION_CUE, WEAK_MOTION_CUE, STATIC_CUE, COUNT,
+                           LEAVE_AUXILIARIES, DETERMINERS, NOUN_HOMOGRAPHS, QUESTION_NOUNS, MOTION_CUE, WEAK_MOTION_CUE, STATIC_CUE, COUNT,
                            ATTRIBUTE_VALUE, ATTRIBUTE, ASKS_ORDER, ROTATION_WORDS, SEQ_MARK, SEQ_SPLIT, STEP_ADVERB)
 from crpo import router_phrases as phrases
 
@@ -89,8 +89,9 @@ def _verb_left(tokens: list[str], i: int) -> bool:
             and not set(tokens[max(0, i - 4):i]).isdisjoint(LEAVE_AUXILIARIES))
 
 
-def _scan(norm_text: str, transform: str, motion: bool | None) -> list[str | _Term]:
-    """Split normalised text into plain words and terms (longest phrase first); transform: hflip | reverse | any."""
+def _scan(norm_text: str, transform: str, motion: bool | None, question: bool = False) -> list[str | _Term]:
+    """Split normalised text into plain words and terms (longest phrase first); transform: hflip | reverse | any.
+    In a `question` a verb that is also a noun is the noun: questions name things ("the traffic lights")."""
     table, tokens, out, i = _TABLES[transform], norm_text.split(), [], 0
     while i < len(tokens):
         if _verb_left(tokens, i):
@@ -103,7 +104,8 @@ def _scan(norm_text: str, transform: str, motion: bool | None) -> list[str | _Te
                 break
         else:
             n, phrase = 1, tokens[i]
-        noun = phrase in NOUN_HOMOGRAPHS and i > 0 and tokens[i - 1] in DETERMINERS  # "the leaves"
+        noun = (phrase in NOUN_HOMOGRAPHS and i > 0 and tokens[i - 1] in DETERMINERS  # "the leaves"
+                or question and phrase in QUESTION_NOUNS)
         entry = None if phrase in PLAIN_PHRASES or noun else table.get(phrase)
         if entry is None or (entry[2] and motion is False):  # a position word is unchanged by reversal
             out.append(phrase)
@@ -168,7 +170,7 @@ class _Question:
 
 def _question(item: Item, transform: str, motion: bool | None) -> _Question:
     q = _norm(item.question)
-    terms = _terms(_scan(q, transform, motion))
+    terms = _terms(_scan(q, transform, motion, question=True))
     if terms and q.endswith(" " + terms[-1].text) and terms[-1].group == "depth":
         terms = terms[:-1]  # "which direction is it moving towards?": the question names no target
     if transform == "reverse" and SEQ_MARK.search(item.question.lower()):
@@ -226,6 +228,10 @@ def _mc_options(item: Item, transform: str) -> _Options:
         parts = [_swap(s) for s in segs]
         swapped.append(None if None in parts else " then ".join(_canonical(p) for p in parts))
         touched.append(any(_terms(s) for s in segs) or (transform == "reverse" and len(st) > 1))
+    if transform == "reverse":  # "connecting" / "disconnecting": each is the other's reversal
+        for i, j in ((i, j) for i in range(len(canon)) for j in range(len(canon)) if not touched[i] and i != j):
+            if phrases.prefix_opposites(canon[i], canon[j]):
+                swapped[i], touched[i] = canon[j], True
     return _Options(q, LETTERS[:len(item.options)], canon, swapped, touched, poles)
 
 

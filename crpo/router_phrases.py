@@ -10,6 +10,8 @@
   space (left/right, up/down, towards/away, rotation), when no other option lies on the answer's axes and every
   other option is a motion in space or a "no change" phrase; an option the lexicon cannot read, or a change of
   state (whose synonyms cross groups: "growing" / "appearing"), may be the transformed answer in other words.
+- Prefix opposites: options that differ only in "un"/"dis" before one word ("connecting" / "disconnecting") swap
+  under a reversal.
 - End states: a question about one end of a change ("the final colour", "what is it turning into") changes its
   answer under a reversal, to the other end, which the text does not tell.
 
@@ -20,7 +22,8 @@ from __future__ import annotations
 import re
 
 from crpo.lexicon import (ACTION_CUE, AXES, ASKS_STATE, BECOMES_VALUE, CHANGE_LEXICON, END_STATE, HFLIP_LEXICON,
-                          MOTION_CUE, MOTION_LEXICON, NO_CHANGE, SPATIAL_AXES)
+                          MOTION_CUE, MOTION_LEXICON, NO_CHANGE, NOT_PREFIX_OPPOSITES, REVERSAL_PREFIXES,
+                          SPATIAL_AXES)
 
 # "from X to Y" anywhere (X stops at the first " to "/" into "); "turning X into Y" after a change verb.
 _FROM_TO = re.compile(r"^(.*?\b)?from (.+?) (to|into) (.+)$")
@@ -43,6 +46,20 @@ def reverse_transition(norm: str) -> str | None:
     """The text with its transition's ends swapped (what a reversed clip shows), or None without a transition."""
     t = transition(norm)
     return None if t is None else f"{t[0]}{t[3]}{t[2]}{t[1]}"
+
+
+def prefix_opposites(a: str, b: str) -> bool:
+    """Two normalised texts that differ only in "un"/"dis" before one word: "folding a map" / "unfolding a map"."""
+    ta, tb = a.split(), b.split()
+    diff = [(x, y) for x, y in zip(ta, tb) if x != y]
+    if len(ta) != len(tb) or len(diff) != 1:
+        return False
+    x, y = diff[0]
+    for plain, prefixed in ((x, y), (y, x)):
+        if prefixed not in NOT_PREFIX_OPPOSITES and len(plain) >= 3 and any(
+                prefixed == p + plain for p in REVERSAL_PREFIXES):
+            return True
+    return False
 
 
 def _poles() -> dict[str, tuple[str, int]]:

@@ -69,7 +69,11 @@ def relation_class(item: Item, transform: str) -> str:
         category = categorize(item)
         # Outside order questions (whose answers name events) the answer must itself carry a word a reversal
         # swaps: "slow motion" or "normal speed" in a direction-like question stays what it is on a reversed clip.
-        swappable = category == "event_sequence" or bool(_terms(_scan(text, "reverse", True)))
+        # a term every option carries ("race down the street" / "ride down the street") is not what is asked
+        common = set.intersection(*({t.text for t in _terms(_scan(_norm(o), "reverse", True))}
+                                    for o in item.options)) if item.problem_type == "multiple_choice" else set()
+        swappable = category == "event_sequence" or bool({t.text for t in _terms(_scan(text, "reverse", True))}
+                                                         - common)
         return "change" if category in _REVERSIBLE and swappable and not phrases.says_no_change(text) else "unknown"
     if transform == "hflip":
         lateral = [t for t in _terms(_scan(text, "hflip", True)) if t.text in _TABLES["hflip"]]
