@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 from crpo import llm_maps, router_phrases as phrases
 from crpo.data import LETTERS, Item
-from crpo.router import _TABLES, _norm, _scan, _terms, categorize, choose_transform, option_map, relation, unlisted
+from crpo.router import categorize, choose_transform, option_map, relation, unlisted
+from crpo.router_text import _TABLES, _norm, _scan, _terms
 
 QUESTION_CLASSES = ("spatial", "temporal", "spatiotemporal", "static")
 CLASS_TRANSFORM = {"spatial": "hflip", "temporal": "reverse", "spatiotemporal": "reverse", "static": "hflip"}
