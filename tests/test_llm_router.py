@@ -462,3 +462,27 @@ def load_items_one(path):
     from crpo.data import load_items
     (item,) = load_items(path)
     return item
+
+
+def test_training_plans_read_the_cache_rows_load_route_cache_returns(tmp_path):
+    """The trainer passes load_route_cache(...)[item.id] to the algorithm's plan: its counterfactual branch's truth
+    is the LLM map's answer where the rules cannot map, and a conflicting row gives 2G original rollouts, noted."""
+    import numpy as np
+
+    from crpo.config import TrainConfig
+    from crpo.methods import METHODS
+    from crpo.video import Clip
+
+    kneel = mc("kneel", "What is the woman doing?", ["kneeling down", "getting up", "dancing"], "A")
+    ball = mc("ball", "Which direction does the ball move?", ["left", "right"], "A")
+    cache = tmp_path / "route.jsonl"
+    cache.write_text(json.dumps({**row_with("temporal", {"A": "B", "B": "A", "C": "C"}), "id": "kneel"}) + "\n"
+                     + json.dumps({**row_with("static"), "id": "ball"}) + "\n")
+    rows = load_route_cache(cache)
+    clip = Clip(np.zeros((2, 4, 4, 3), np.uint8), 2.0, np.arange(2), (4, 4), 1.0)
+    cfg = TrainConfig(num_generations=2)
+    plan = METHODS["crpo"].plan(0, kneel, clip, cfg, rows.get("kneel"))
+    assert [b.name for b in plan.branches] == ["orig", "cf"] and plan.branches[1].truth == "B"
+    assert plan.target.answer_source == "llm"
+    conflict = METHODS["crpo"].plan(0, ball, clip, cfg, rows.get("ball"))
+    assert [b.name for b in conflict.branches] == ["orig", "orig"] and conflict.notes
