@@ -8,6 +8,15 @@ launcher and process count restores them. `save_total_limit` keeps the newest N 
 
 `final/` is gathered on every process (crpo.distributed.full_state_dict) and written by the main process, so it is
 a whole model on every launcher; LoRA adapters are merged into a copy of the state dict, never of the model.
+
+Several nodes: the main process (rank 0) writes the run (checkpoints, final/, metrics.jsonl, config.json); each
+process adds only its RNG state to checkpoint-N (accelerate), which resuming does not need (rollouts are seeded per
+rollout, crpo.sampling). So nodes need not share a disk to train: the main node's output_dir holds everything
+and the others keep nothing (their part of checkpoint-N.tmp is removed). To resume, every process loads the main
+process's newest checkpoint, so every node must see it at the same path (a shared disk, or a copy on each node):
+`check_output_dir` checks that on every process before training and stops every rank with one line if one cannot.
+FSDP and ZeRO-3 write each process's shard of the model and optimizer into its own output_dir: they need a shared
+one, which is checked at start too.
 """
 from __future__ import annotations
 
@@ -15,6 +24,8 @@ import json
 import os
 import re
 import shutil
+import socket
+import uuid
 from pathlib import Path
 
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
@@ -30,6 +41,77 @@ def latest_checkpoint(output_dir) -> Path | None:
     return max(found)[1] if found else None
 
 
+def ranks_not_seeing(accelerator, output_dir, files: dict[str, int | str] | None = None) -> list[str]:
+    """The processes ("rank K on HOST") that do not see in `output_dir` what the main process sees: `files`
+    ({path relative to output_dir: its size, or its whole text}, as the main process sees them), or by default a
+    probe file the main process writes now. The same list on every process; call it on every process.
+
+    The probe has a fresh random name, so no cached directory entry (NFS) can answer for it.
+    """
+    from accelerate.utils import broadcast_object_list, gather_object
+    out = Path(output_dir)
+    probe = None
+    if files is None:
+        [probe] = broadcast_object_list([f".crpo-probe-{uuid.uuid4().hex}" if accelerator.is_main_process else None])
+        files = {probe: "written by the main process to learn which processes share this directory\n"}
+        if accelerator.is_main_process:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / probe).write_text(files[probe])
+        accelerator.wait_for_everyone()
+
+    def same(path: Path, expected) -> bool:
+        if not path.is_file():
+            return False
+        return path.read_text() == expected if isinstance(expected, str) else path.stat().st_size == expected
+
+    sees = all(same(out / name, expected) for name, expected in files.items())
+    blind = gather_object([None if sees else f"rank {accelerator.process_index} on {socket.gethostname()}"])
+    if probe is not None:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            (out / probe).unlink()
+    return [b for b in blind if b is not None]
+
+
+def checkpoint_files(path) -> dict[str, int | str]:
+    """What identifies a checkpoint: {file relative to output_dir: size}, with trainer_state.json by its text (its
+    save_id tells this save from any other). The processes' RNG states are left out: each process writes its own
+    into its own output_dir, and resuming does not need them."""
+    path = Path(path)
+    return {str(f.relative_to(path.parent)): f.read_text() if f.name == "trainer_state.json" else f.stat().st_size
+            for f in sorted(path.rglob("*")) if f.is_file() and not f.name.startswith("random_states_")}
+
+
+def check_output_dir(accelerator, output_dir, resume: bool) -> Path | None:
+    """Before training, on every process: can this run save and resume where its processes run? Returns the
+    checkpoint every process resumes from (the main process's newest; None: start at step 0), else raises
+    ConfigError with one line on every process. See the module docstring for the policy."""
+    from crpo.config import ConfigError
+    from crpo.distributed import is_sharded
+    from accelerate.utils import broadcast_object_list
+
+    if accelerator.num_processes == 1:
+        return latest_checkpoint(output_dir) if resume else None
+    if is_sharded(accelerator) and (blind := ranks_not_seeing(accelerator, output_dir)):
+        raise ConfigError(f"{output_dir}: {', '.join(blind)} cannot see the main process's output_dir, and FSDP / "
+                          "ZeRO-3 write each process's shard of a checkpoint into it: put output_dir on a disk "
+                          "every node shares (docs/launchers.md)")
+    if not resume:
+        return None
+    found = latest_checkpoint(output_dir) if accelerator.is_main_process else None
+    [found] = broadcast_object_list([found])
+    if found is None:
+        return None
+    files = checkpoint_files(found) if accelerator.is_main_process else None
+    [files] = broadcast_object_list([files])
+    if blind := ranks_not_seeing(accelerator, output_dir, files):
+        raise ConfigError(f"{found}: resume=true, but {', '.join(blind)} cannot see this checkpoint as the main "
+                          "process wrote it (missing or different files): every node resumes from the main "
+                          "process's newest checkpoint, so every node's output_dir must hold it (a shared disk, or "
+                          "a copy: docs/launchers.md)")
+    return Path(output_dir) / found.name  # this process's view of it (the same path, where nodes share a disk)
+
+
 def save_checkpoint(accelerator, output_dir, step: int, extra_state: dict | None = None, model=None,
                     processor=None, keep: int = 0) -> Path:
     """Write checkpoint-N atomically, then delete all but the newest `keep` checkpoints (0 = keep all). With
@@ -42,17 +124,24 @@ def save_checkpoint(accelerator, output_dir, step: int, extra_state: dict | None
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+    # Nodes without a shared disk: learned afresh each save (cheap next to the save), so that a node removes only
+    # a checkpoint-N.tmp that is its own.
+    shared = accelerator.num_processes == 1 or not ranks_not_seeing(accelerator, output_dir)
     accelerator.wait_for_everyone()
     # Tied embeddings share storage, which safetensors refuses; torch's format keeps them exact.
     accelerator.save_state(str(tmp), safe_serialization=False)
     accelerator.wait_for_everyone()
+    if not shared and accelerator.is_local_main_process and not accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)  # this node's RNG states, not needed to resume (module docstring)
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model) if model is not None else None
         if unwrapped is not None and not hasattr(unwrapped, "peft_config") and not is_sharded(accelerator):
             unwrapped.config.save_pretrained(tmp)
             unwrapped.generation_config.save_pretrained(tmp)
             processor.save_pretrained(tmp)
-        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **(extra_state or {})}))
+        # save_id: a copy of another save with the same step (an earlier run's) differs from this one
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "save_id": uuid.uuid4().hex,
+                                                            **(extra_state or {})}))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         if keep:

@@ -1,5 +1,6 @@
 """What changes between one process, DDP, FSDP2 and DeepSpeed ZeRO-3: the Accelerator, generation on sharded
-weights, gathering a full state dict, and failing every rank when one fails.
+weights, gathering a full state dict, failing every rank when one fails, and what several machines need (a launch
+that really joined them, small objects passed over the process group instead of through a shared disk).
 
 Everything else in the trainer is launcher-agnostic: the loss is computed the same way on every launcher, and
 accelerate's gradient accumulation decides when gradients are synchronised and the optimizer steps.
@@ -10,6 +11,7 @@ import os
 import sys
 import traceback
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 import torch
 
@@ -47,7 +49,37 @@ def make_accelerator(micro_batches: int = 1):
         # Every later AcceleratorState() copies PartialState's shared fields back in: set it there too, as
         # accelerate itself does when it picks FSDP.
         PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+    check_world_size(accelerator.num_processes)
     return accelerator
+
+
+def launch_mismatch(env, num_processes: int) -> str | None:
+    """Why this process's group does not hold the processes its launcher asked for, or None when it does.
+
+    - torchrun (`accelerate launch` with a multi-process config) exports WORLD_SIZE: the group must have that size.
+    - `accelerate launch --cpu --num_processes N` or `--num_machines M` does not start torchrun: it runs ONE
+      process per command with MASTER_ADDR set and no WORLD_SIZE. Two machines' commands then train two
+      independent copies into one output_dir (every metrics row twice, final/ written twice) without an error.
+      Its trace: ACCELERATE_USE_CPU=True and MASTER_ADDR (accelerate sets it only for several processes or
+      machines) in a group of one.
+    """
+    expected = int(env.get("WORLD_SIZE", "1"))
+    if expected != num_processes:
+        return (f"the launcher started {expected} processes (WORLD_SIZE) but this process's group has "
+                f"{num_processes}: the processes did not join one run")
+    if num_processes == 1 and env.get("ACCELERATE_USE_CPU", "").lower() == "true" and "MASTER_ADDR" in env:
+        return ("`accelerate launch --cpu` with several processes or machines starts one independent process per "
+                "command (each would train its own copy into the same output_dir): launch with --config_file "
+                "configs/accelerate/ddp.yaml (or fsdp.yaml) instead of --cpu, which trains over gloo on a machine "
+                "without GPUs (docs/launchers.md); for one process, unset MASTER_ADDR")
+    return None
+
+
+def check_world_size(num_processes: int) -> None:
+    """Stop with one line when the launch did not join the processes it asked for (`launch_mismatch`)."""
+    if (reason := launch_mismatch(os.environ, num_processes)) is not None:
+        from crpo.config import ConfigError
+        raise ConfigError(reason)
 
 
 def is_sharded(accelerator) -> bool:
@@ -127,6 +159,58 @@ def full_state_dict(accelerator, model) -> dict:
     if not accelerator.is_main_process:
         return {}
     return {k: v.detach() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+
+
+def gather_to_main(obj) -> list | None:
+    """Every process's `obj` (small and picklable) on the main process, in rank order; None on the others. It
+    travels over the process group, so it needs no disk the processes share. Call it on every process."""
+    import torch.distributed as dist
+    if not dist.is_available() or not dist.is_initialized() or dist.get_world_size() == 1:
+        return [obj]
+    received = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(obj, received, dst=0)
+    return received
+
+
+def union_over_processes(keys) -> set:
+    """The union of every process's `keys` on every process: what one node's files hold, every node then knows."""
+    import torch.distributed as dist
+    if not dist.is_available() or not dist.is_initialized() or dist.get_world_size() == 1:
+        return set(keys)
+    received = [None] * dist.get_world_size()
+    dist.all_gather_object(received, sorted(keys))
+    return set().union(*received)
+
+
+def copy_to_main(directory, pattern: str) -> list[Path]:
+    """Put the files matching `pattern` in each process's `directory` (each node reads its own disk) into the main
+    process's `directory`, whether or not the nodes share a disk; returns the copies written (main process; []
+    elsewhere). Call it on every process. For small files: predictions, logs.
+
+    The first process of each node sends its files (names and bytes, over the process group). The main process
+    skips a file it holds with the same bytes (a shared disk) and writes any other as `<stem>.from-rank<K><suffix>`,
+    never over a file of its own, so two versions of a file (an earlier run's, on two nodes) both survive for the
+    caller to merge.
+    """
+    from accelerate import PartialState
+    directory = Path(directory)
+    sent = [(p.name, p.read_bytes()) for p in sorted(directory.glob(pattern)) if p.is_file()] \
+        if PartialState().is_local_main_process else []
+    received = gather_to_main(sent)
+    if received is None:
+        return []
+    written = []
+    for rank, files in enumerate(received):
+        for name, data in files:
+            path = directory / name
+            if rank == 0 or path.is_file() and path.read_bytes() == data:
+                continue
+            copy = path.with_name(f"{path.stem}.from-rank{rank}{path.suffix}")
+            tmp = copy.with_name(copy.name + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, copy)
+            written.append(copy)
+    return written
 
 
 def compute_context(dtype: str, device):

@@ -46,7 +46,7 @@ def sft(cfg: SFTConfig) -> Path:
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
 
-    from crpo.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_final
+    from crpo.checkpoint import check_output_dir, load_checkpoint, save_checkpoint, save_final
     from crpo.counterfactual import counterfactual
     from crpo.models import VideoLM
     from crpo.prompts import question_text
@@ -66,6 +66,7 @@ def sft(cfg: SFTConfig) -> Path:
     accelerator = make_accelerator()
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
+    resume_from = check_output_dir(accelerator, out, cfg.resume)  # every node sees it (crpo/checkpoint.py)
     video_root = Path(cfg.video_root or Path(cfg.train_data).parent)
     adapter = VideoLM.load(cfg.model, dtype=cfg.dtype, device=accelerator.device)
     model = prepare_policy(adapter.model, cfg)
@@ -75,8 +76,8 @@ def sft(cfg: SFTConfig) -> Path:
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     params = [p for p in model.parameters() if p.requires_grad]  # after prepare: FSDP2 swaps in sharded ones
     start = 0
-    if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
-        start = load_checkpoint(accelerator, ckpt)["step"]
+    if resume_from is not None:
+        start = load_checkpoint(accelerator, resume_from)["step"]
     world, rank = accelerator.num_processes, accelerator.process_index
     pad = adapter.tokenizer.pad_token_id
     bar = tqdm(total=cfg.max_steps, initial=start, desc="sft", disable=not accelerator.is_main_process)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from crpo.algorithms import policy_loss
-from crpo.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_final
+from crpo.checkpoint import check_output_dir, load_checkpoint, save_checkpoint, save_final
 from crpo.config import TrainConfig, load_config
 from crpo.data import DataError, load_items
 from crpo.distributed import (compute_context, gathered_for_generation, generation_kwargs, make_accelerator,
@@ -173,6 +173,8 @@ def train(cfg: TrainConfig) -> Path:
         raise DataError(f"prompts_per_step={cfg.prompts_per_step} must be divisible by the {world} processes")
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
+    # Before anything loads: every node sees what it must (several nodes may not share a disk), one line if not.
+    resume_from = check_output_dir(accelerator, out, cfg.resume)
     items = load_items(cfg.train_data)  # unique ids, at least one item
     route_cache = {}
     if cfg.route_cache:  # decisions of an offline LLM router; training never calls an LLM
@@ -201,9 +203,9 @@ def train(cfg: TrainConfig) -> Path:
     compute = lambda: compute_context(cfg.dtype, accelerator.device)  # noqa: E731 (a fresh context per use)
 
     start = 0
-    if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
-        start = load_checkpoint(accelerator, ckpt)["step"]
-        accelerator.print(f"resumed from {ckpt} at step {start}")
+    if resume_from is not None:
+        start = load_checkpoint(accelerator, resume_from)["step"]
+        accelerator.print(f"resumed from {resume_from} at step {start}")
     logger = MetricsLogger(out, cfg, accelerator, start_step=start)
     bench = None
     if cfg.eval_steps and accelerator.is_main_process:

@@ -274,7 +274,7 @@ def _evaluate_locked(model, bench, fmt, video_root, out, all_items, state, batch
                 bar.update(len(batch) * world)  # the other processes advance at about the same pace
     state.wait_for_everyone()
     if world > 1:  # rank files on other nodes' disks reach the main process's (docs/launchers.md)
-        copy_to_main(sorted(out.glob("predictions.rank*.jsonl")))
+        copy_to_main(out, "predictions.rank*.jsonl")
     if rank != 0:
         return {}
     if world > 1 or any(out.glob("predictions.rank*.jsonl")):
