@@ -359,6 +359,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _print_error(message: str) -> None:
+    """`message` on a line of its own on stderr, even while a progress bar (tqdm, drawn without a newline) is on
+    screen: tqdm.write clears the bar first, where a plain print would append to the bar's line."""
+    if "tqdm" in sys.modules:
+        from tqdm import tqdm
+        tqdm.write(message, file=sys.stderr)
+    else:
+        print(message, file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -370,7 +380,7 @@ def main(argv=None) -> int:
     try:
         rc = args.func(args)
     except (DataError, ConfigError) as e:  # bad input: one line naming the file, row or key, and the reason
-        print(f"error: {e}", file=sys.stderr)
+        _print_error(f"error: {e}")
         return 2
     except OSError as e:
         if e.filename is None:  # not about a path the user gave (a socket, a library): keep the traceback
@@ -382,7 +392,7 @@ def main(argv=None) -> int:
             blocker = next((p for p in (Path(e.filename), *Path(e.filename).parents) if p.is_file()), None)
             if blocker is not None:
                 reason = f"{blocker} is a file, where a directory is needed"
-        print(f"error: {e.filename}: {reason}", file=sys.stderr)
+        _print_error(f"error: {e.filename}: {reason}")
         return 2
     return int(rc or 0)
 
