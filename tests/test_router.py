@@ -97,7 +97,7 @@ CASES = [
     (mc("Which object is leftmost?", ["the cup", "the plate"], "A"), ("change", "B"), ("same", "A"), ("change", "B")),
     (yn("Is the red object left of the blue one?", "yes"), ("change", "no"), ("same", "yes"), ("change", "no")),
     # a "no" flips only for where things stand (one side or the other), not for a motion: the ball may move up
-    # (TempCompass: 21 of 40 reversed "no" answers stay "no")
+    # (TempCompass: 64 of 206 "no" answers stay "no" on the reversed video)
     (yn("Is the cup on the right side of the table?", "no"), ("change", "yes"), ("same", "no"), ("change", "yes")),
     # yes/no asserting one dynamic term flips
     (yn("Is the ball moving left?", "no"), U, U, U),
