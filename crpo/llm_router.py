@@ -393,7 +393,9 @@ def route_to_cache(items_path, llm: str, cache_path, model: str | None = None, b
 def route_classes(items_path, cache_path=None):
     """Rows of `crpo route FILE`: the lexicon router's row plus "class" and "class_transform" (an LLM decision
     from `cache_path` wins when given), and what training does with the item (counterfactual=auto):
-    "train_transform" (the class's transform, or None: no counterfactual branch) and "train_skip" (why not)."""
+    "train_transform" (the class's transform, or None: no counterfactual branch), "train_skip" (why not),
+    "train_answer" (the counterfactual answer the reward pays, "none of the above" where the transformed answer is
+    not listed, None where the text does not tell) and "train_answer_source" ("lexicon" | "llm")."""
     from crpo.router import route
     from crpo.task_class import counterfactual_target
 
@@ -406,4 +408,6 @@ def route_classes(items_path, cache_path=None):
         except DataError as e:
             raise DataError(f"{items_path}: {e}") from None
         yield {**row, "class": cls, "class_transform": CLASS_TRANSFORM.get(cls),
-               "train_transform": target.transform, "train_skip": target.skip}
+               "train_transform": target.transform, "train_skip": target.skip,
+               "train_answer": "none of the above" if target.unlisted else target.answer,
+               "train_answer_source": target.answer_source}

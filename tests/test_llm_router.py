@@ -451,7 +451,9 @@ def test_endpoint_maps_are_cached_and_old_rows_stay_valid(server, tmp_path, caps
     target = counterfactual_target(load_items_one(items), cached=rows["kneel"])
     assert (target.transform, target.answer, target.answer_source) == ("reverse", "B", "llm")
     rc, out, _ = route(capsys, items, "--cache", cache)
-    assert json.loads(out)["train_transform"] == "reverse"
+    printed = json.loads(out)
+    assert (printed["train_transform"], printed["train_answer"], printed["train_answer_source"]) == (
+        "reverse", "B", "llm")
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({**json.loads(row("a")), "maps": {"reverse": ["A", "B"]}}) + "\n")
     with pytest.raises(DataError, match=r"bad\.jsonl:1: item 'a': maps\['reverse'\] must be null or an object"):

@@ -11,7 +11,8 @@ from crpo.llm_router import route_classes
 from crpo.router import categorize, choose_transform, option_map, relation, route
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAINING_KEYS = ("class", "class_transform", "train_transform", "train_skip")  # what route_classes adds to route()
+TRAINING_KEYS = ("class", "class_transform", "train_transform", "train_skip", "train_answer",
+                 "train_answer_source")  # what route_classes adds to route()
 
 
 def mc(question, options, answer="A", **kw):
@@ -325,3 +326,5 @@ def test_cli_route_prints_one_json_line_per_item(tmp_path):
     # issue 19 case 17: the row says which transform training uses (the class's), or why there is none
     assert [(r["train_transform"], r["train_skip"]) for r in rows] == [("reverse", None), ("hflip", None),
                                                                         ("hflip", None)]
+    assert [(r["train_answer"], r["train_answer_source"]) for r in rows] == [("D", "lexicon"), ("no", "lexicon"),
+                                                                              ("4", "lexicon")]
