@@ -177,3 +177,22 @@ def test_truncated_video_stops_eval_before_the_model_loads_naming_the_item(tmp_p
     assert rc == 2 and f"item '{bad['id']}'" in err and "truncated" in err, err
     assert len(error_lines(err)) == 1 and "Loading weights" not in err  # before the model loaded
     assert not (out / "predictions.jsonl").exists()
+
+
+def test_a_hub_id_is_passed_on_only_with_the_opt_in_and_never_offline(monkeypatch):
+    from crpo.data import DataError
+    from crpo.models.local import from_pretrained_kwargs, model_source
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("CRPO_ALLOW_DOWNLOADS", raising=False)
+    with pytest.raises(DataError, match="CRPO_ALLOW_DOWNLOADS=1 lets"):
+        model_source("Qwen/Qwen3-VL-2B-Instruct")
+    assert from_pretrained_kwargs() == {"local_files_only": True}
+    monkeypatch.setenv("CRPO_ALLOW_DOWNLOADS", "1")
+    assert model_source("Qwen/Qwen3-VL-2B-Instruct") == "Qwen/Qwen3-VL-2B-Instruct"
+    assert from_pretrained_kwargs() == {"local_files_only": False}
+    with pytest.raises(DataError, match="no such directory"):
+        model_source("models/nope/deeper")  # not of the hub's org/name form: a missing local path
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # what the tests and `crpo demo` set: wins over the opt-in
+    with pytest.raises(DataError, match="but so is HF_HUB_OFFLINE=1"):
+        model_source("Qwen/Qwen3-VL-2B-Instruct")
+    assert from_pretrained_kwargs() == {"local_files_only": True}

@@ -25,10 +25,13 @@ ALLOW_DOWNLOADS_ENV = "CRPO_ALLOW_DOWNLOADS"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+def _on(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def allow_download() -> bool:
     """Whether a hub id may be fetched: CRPO_ALLOW_DOWNLOADS=1 and not HF_HUB_OFFLINE=1."""
-    on = lambda name: os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")  # noqa: E731
-    return on(ALLOW_DOWNLOADS_ENV) and not on("HF_HUB_OFFLINE")
+    return _on(ALLOW_DOWNLOADS_ENV) and not _on("HF_HUB_OFFLINE")
 
 
 def _run_config(path: Path) -> bool:
@@ -63,8 +66,10 @@ def model_source(model, what: str | None = None) -> str:
         raise DataError(f"{what}: is a file, not a model directory")
     if allow_download() and _HUB_ID.match(str(model)):
         return str(model)
-    hint = (f"; {ALLOW_DOWNLOADS_ENV}=1 lets transformers fetch a hub id such as Qwen/Qwen3-VL-8B-Instruct"
-            if _HUB_ID.match(str(model)) else "")
+    hint = ""
+    if _HUB_ID.match(str(model)):
+        hint = (f"; {ALLOW_DOWNLOADS_ENV}=1 is set, but so is HF_HUB_OFFLINE=1" if _on(ALLOW_DOWNLOADS_ENV) else
+                f"; {ALLOW_DOWNLOADS_ENV}=1 lets transformers fetch a hub id such as Qwen/Qwen3-VL-8B-Instruct")
     raise DataError(f"{what}: no such directory (crpo loads local model directories and never downloads by "
                     f"default{hint})")
 
