@@ -245,9 +245,8 @@ def _evaluate_locked(model, bench, fmt, video_root, out, all_items, state, batch
     # Every check that can fail comes before the model loads: a bad item found after an hour of evaluation
     # would stop the run there (the predictions so far are kept, but the user waits for nothing).
     check_videos(todo, video_root, bench)
-    if null_option:
-        from crpo.methods.common import with_null_option
-    shown = [with_null_option(it) if null_option else it for it in todo]
+    from crpo.methods.common import with_null_option
+    shown = [with_null_option(it) for it in todo] if null_option else todo  # the text the model will be shown
     check_model_texts(model, todo, [prompt_for(it, fmt, answer_format) for it in shown], max_text_tokens, bench,
                       "--max-text-tokens")
     mine = shard_by_pair(todo, rank, world)
