@@ -72,9 +72,10 @@ CHANGE_LEXICON = {
     "zoom": {"zoom in": "zoom out", "zooms in": "zooms out", "zooming in": "zooming out", "zoomed in": "zoomed out",
              "zoom into": "zoom out from", "zooms into": "zooms out from", "zooming into": "zooming out from"},
     "fade": {"fade in": "fade out", "fades in": "fades out", "fading in": "fading out", "faded in": "faded out"},
+    # "sped up" and "accelerated" also name a playback rate ("the video is sped up"), which a reversal keeps
     "speed": {"speed up": "slow down", "speeds up": "slows down", "speeding up": "slowing down",
-              "sped up": "slowed down", "accelerate": "decelerate", "accelerates": "decelerates",
-              "accelerating": "decelerating", "accelerated": "decelerated", "acceleration": "deceleration"},
+              "accelerate": "decelerate", "accelerates": "decelerates", "accelerating": "decelerating",
+              "acceleration": "deceleration"},
     "approach": {"approach": "recede", "approaches": "recedes", "approaching": "receding", "approached": "receded"},
     "pick": {"pick up": "put down", "picks up": "puts down", "picking up": "putting down", "picked up": "put down"},
     "switch": {"turn on": "turn off", "turns on": "turns off", "turning on": "turning off",
@@ -177,7 +178,7 @@ ORDER_LEXICON = {
 
 # Phrases whose words are not terms (matched first, so "right" in "right away" is not a direction).
 PLAIN_PHRASES = ("right away", "right now", "all right", "that s right", "right after", "right before",
-                 "the following", "of the following")
+                 "the following", "of the following", "fast forward", "fast forwarding", "fast forwarded")
 # Verbs that are also nouns: after a determiner ("the leaves", "the lift", "a drop") they are plain words.
 NOUN_HOMOGRAPHS = ("leaves", "lift", "fall", "falls", "drop", "drops", "rise", "lights", "light", "close", "open",
                    "add", "lock", "tie", "ties", "push", "pull", "approach", "building", "drawing", "writing",
@@ -217,7 +218,7 @@ STATIC_CUE = re.compile(
     r"\brightmost\b")
 COUNT = re.compile(r"\b(how many|count|number of)\b")
 ATTRIBUTE = re.compile(r"\b(colou?rs?|shapes?|wear\w*|cloth\w*|dressed|weather|material\w*|made of|textures?|"
-                        r"patterns?)\b")
+                        r"patterns?|speed|pace|tempo|slow motion)\b")  # a playback speed is kept by both transforms
 ATTRIBUTE_VALUE = re.compile(r"\b(red|green|blue|yellow|orange|purple|pink|black|white|gr[ae]y|brown|cyan|"
                               r"magenta|square|circle|triangle|star|cube|sphere|round|striped)\b")
 # An option or answer that says nothing moves or changes: a transform leaves it as it is.

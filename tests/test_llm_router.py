@@ -166,7 +166,7 @@ def test_local_model_every_reply_unparseable_falls_back_and_resumes(tiny_chat, i
         assert row["source"] == "lexicon_fallback" and isinstance(row["reply"], str)
         assert parse_reply(row["reply"]) is None
         assert row["class"] == question_class(item)
-    assert summary["unknown"] == 2 and summary["temporal"] == 2  # the lexicon's classes, counted
+    assert summary["unknown"] == 1 and summary["temporal"] == 2  # the lexicon's classes, counted
     assert load_route_cache(cache) == {}  # no LLM decision: training keeps the lexicon's classes
 
     def never(*a, **k):
@@ -261,18 +261,19 @@ def test_endpoint_end_to_end_with_resume(server, items_file, tmp_path, capsys):
     rows = {r["id"]: r for r in map(json.loads, cache.read_text().splitlines())}
     assert {i: (r["class"], r["source"]) for i, r in rows.items()} == {
         "doing": ("static", "llm"), "sky": ("temporal", "llm"), "car": ("spatiotemporal", "llm"),
-        "count": ("static", "lexicon_fallback"), "slow": ("unknown", "lexicon_fallback"),
+        "count": ("static", "lexicon_fallback"), "slow": ("static", "lexicon_fallback"),
         "door": ("temporal", "lexicon_fallback")}
     assert rows["doing"]["reply"] == REPLIES["What is the man doing?"]
     assert {i: r["class"] for i, r in load_route_cache(cache).items()} == {
         "doing": "static", "sky": "temporal", "car": "spatiotemporal"}
-    assert (summary["static"], summary["temporal"], summary["spatiotemporal"], summary["unknown"]) == (2, 2, 1, 1)
+    assert (summary["static"], summary["temporal"], summary["spatiotemporal"], summary["unknown"]) == (3, 2, 1, 0)
 
     # `crpo route FILE --cache` shows the classes training will use: the LLM's where it decided
     rc, out, _ = route(capsys, items_file, "--cache", cache)
     printed = {r["id"]: r for r in map(json.loads, out.splitlines())}
     assert printed["doing"]["class"] == "static" and printed["doing"]["class_transform"] == "hflip"
-    assert printed["slow"]["class"] == "unknown" and printed["slow"]["class_transform"] is None
+    # a playback speed is kept by a mirror: the lexicon's static, the class training uses where no LLM decided
+    assert printed["slow"]["class"] == "static" and printed["slow"]["class_transform"] == "hflip"
 
     # two new items: only they are asked; then, with the server gone, nothing is asked at all
     write_jsonl(items_file, ITEMS + [mc("new1", "What is the man doing?", ["running", "sitting"], "B"),
@@ -330,7 +331,7 @@ def test_route_rows_keep_their_fields_and_add_the_class(items_file, capsys):
         assert row["class"] == question_class(item)
     assert rows[2]["class"] == "spatiotemporal" and rows[2]["class_transform"] == "reverse"
     rc, out, _ = route(capsys, items_file, "--summary")
-    assert json.loads(out) == {"spatial": 0, "temporal": 2, "spatiotemporal": 1, "static": 1, "unknown": 2}
+    assert json.loads(out) == {"spatial": 0, "temporal": 2, "spatiotemporal": 1, "static": 2, "unknown": 1}
 
 
 def row(id_, cls="temporal", source="llm"):

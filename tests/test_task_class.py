@@ -71,8 +71,8 @@ CASES = [
     ("temporal", mc("Is the door opening or closing?", ["opening", "closing"], "B")),
     ("temporal", yn("Is the door opening?", "yes")),
     ("static", yn("Is the door opening?", "no")),
-    # TempCompass "speed": acceleration flips under reversal; a playback speed does not, and the lexicon cannot
-    # tell "slow motion" is constant, so it says nothing rather than "temporal"
+    # TempCompass "speed": acceleration flips under reversal; a playback speed ("slow motion", "sped up",
+    # "fast forward") does not
     ("temporal", mc("What is the speed of the car?", ["speeding up", "slowing down", "constant speed"], "A", "speed")),
     ("temporal", mc("How does the speed of the car change?", ["it accelerates", "it decelerates",
                                                                "it stays constant"], "B", "speed")),
