@@ -107,7 +107,17 @@ def tempcompass(questions_dir) -> list[dict]:
 
 
 def jsonl(path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+            for key in ("id", "question", "answer", "problem_type", "labels"):
+                if key not in rows[-1]:
+                    raise ValueError(f"{path}:{n}: missing '{key}'")
+    return rows
 
 
 def predict(row: dict, transform: str) -> dict:
@@ -174,6 +184,7 @@ def main(argv=None) -> int:
     p.add_argument("--jsonl", metavar="FILE", action="append", default=[], help="hand-labelled items (repeatable)")
     p.add_argument("--rev", metavar="COMMIT", help="measure the crpo package of this commit instead of the tree")
     p.add_argument("--errors", action="store_true", help="also print every wrong relation or answer")
+    p.add_argument("--json", action="store_true", help="one JSON object per set and transform instead of a table")
     a = p.parse_args(argv)
     if a.rev:  # run this script against that commit's package, unpacked into a temporary folder
         with tempfile.TemporaryDirectory() as tmp:
@@ -186,21 +197,35 @@ def main(argv=None) -> int:
             env = {**os.environ, "PYTHONPATH": tmp, "CRPO_ROUTER_REV": a.rev}
             return subprocess.run([sys.executable, __file__, *args], env=env).returncode
     sets = {}
-    if a.tempcompass:
-        rows = tempcompass(a.tempcompass)
-        sets["TempCompass multi-choice"] = [r for r in rows if r["id"].startswith("tc-mc-")]
-        sets["TempCompass caption matching (held out)"] = [r for r in rows if r["id"].startswith("tc-cm-")]
-        sets["TempCompass yes/no"] = [r for r in rows if r["problem_type"] == "yes_no"]
-    for path in a.jsonl:
-        sets[Path(path).name] = jsonl(path)
+    try:
+        if a.tempcompass:
+            rows = tempcompass(a.tempcompass)
+            sets["TempCompass multi-choice"] = [r for r in rows if r["id"].startswith("tc-mc-")]
+            sets["TempCompass caption matching (held out)"] = [r for r in rows if r["id"].startswith("tc-cm-")]
+            sets["TempCompass yes/no"] = [r for r in rows if r["problem_type"] == "yes_no"]
+        for path in a.jsonl:
+            sets[Path(path).name] = jsonl(path)
+    except (OSError, ValueError) as e:  # a missing file, a row that is not what the docstring says: one line
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if not sets:
         p.error("give --tempcompass DIR and/or --jsonl FILE")
     import crpo
-    print(f"router: {os.environ.get('CRPO_ROUTER_REV', 'working tree')} ({Path(crpo.__file__).parent})")
+    print(f"router: {os.environ.get('CRPO_ROUTER_REV', 'working tree')} ({Path(crpo.__file__).parent})\n")
+    columns = ["class recall", "class precision", "relation recall", "relation precision", "answer recall",
+               "answer precision"]
+    if not a.json:
+        print("| set | transform | items | " + " | ".join(columns) + " |")
+        print("|---|---|---:|" + "---|" * len(columns))
     for name, rows in sets.items():
         for transform in ("reverse", "hflip"):
             if any(transform in r.get("labels", {}) for r in rows):
-                print(json.dumps({"set": name, "transform": transform, **scores(rows, transform)}))
+                table = scores(rows, transform)
+                if a.json:
+                    print(json.dumps({"set": name, "transform": transform, **table}))
+                else:
+                    print(f"| {name} | {transform} | {table['items']} | " + " | ".join(table[c] for c in columns)
+                          + " |")
                 if a.errors:
                     print("\n".join(errors(rows, transform)))
     return 0
