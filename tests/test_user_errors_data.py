@@ -237,3 +237,19 @@ def test_an_output_path_under_a_file_is_one_line(tmp_path):
         errors = [l for l in r.stderr.splitlines() if l.startswith("error")]
         assert r.returncode == 2 and len(errors) == 1 and f"{blocker} is a file" in errors[0], r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_bench_build_materialize_drops_a_cut_video_instead_of_writing_a_short_twin(tmp_path, capsys):
+    root = tmp_path / "videos"
+    root.mkdir()
+    faststart(VIDEOS / "bikes.mp4", root / "whole.mp4")
+    cut(root / "whole.mp4", root / "cut.mp4", 0.5)
+    rows = [{"id": name, "video": f"{name}.mp4", "question": "What colour is the car?", "options": ["red", "blue"],
+             "answer": "A", "start": 0.0, "end": 1.0} for name in ("whole", "cut")]
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert crpo_main(["bench", "build", "--items", str(items), "--video-root", str(root), "--out",
+                      str(tmp_path / "bench"), "--materialize"]) == 0
+    err = capsys.readouterr().err
+    assert "dropped cut: video 'cut.mp4' is truncated" in err, err
+    assert {it.pair_id for it in load_items(tmp_path / "bench" / "bench.jsonl")} == {"whole"}

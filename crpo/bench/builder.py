@@ -7,7 +7,7 @@ Every item whose counterfactual the router knows gets a twin, and the two share 
   relation is "change" or "same"; a static item thus gets an invariance twin with the same answer, a dynamic one a
   twin whose gold answer is the counterfactual answer `crpo.router.relation(item, transform)` gives;
 - items the router cannot pair (relation unknown), items that already are twins (transform or pair_id set) and, with
-  --materialize, items whose video is missing are dropped; each is printed to stderr with its reason.
+  --materialize, items whose video is missing or cut short are dropped; each is printed to stderr with its reason.
 
 OUT/bench.jsonl holds the originals and their twins, pair by pair; both carry the router's category, and the twin
 carries extra.twin_of (the original's id) and extra.relation ("change" | "same"). Video paths stay relative to the
@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crpo.check import video_problem
 from crpo.data import DataError, Item, load_items, write_jsonl
 
 
@@ -109,6 +110,9 @@ def build_bench(items, video_root, out, materialize: bool = False) -> dict:
             src = video_root / item.video
             if not src.is_file():
                 dropped.append((item.id, f"video not found: {src}"))
+                continue
+            if (problem := video_problem(item, video_root)) is not None:  # a cut file would make a short twin
+                dropped.append((item.id, problem))
                 continue
             # One file per (clip, transform): items asking about the same clip share its twin video (it was one
             # full-size copy per item).
