@@ -180,7 +180,8 @@ def errors(rows: list[dict], transform: str) -> list[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tempcompass", metavar="DIR", help="TempCompass questions/ folder (multi-choice.json, yes_no.json)")
+    p.add_argument("--tempcompass", metavar="DIR",
+                   help="TempCompass questions/ folder (multi-choice.json, caption_matching.json, yes_no.json)")
     p.add_argument("--jsonl", metavar="FILE", action="append", default=[], help="hand-labelled items (repeatable)")
     p.add_argument("--rev", metavar="COMMIT", help="measure the crpo package of this commit instead of the tree")
     p.add_argument("--errors", action="store_true", help="also print every wrong relation or answer")

@@ -36,7 +36,8 @@ HFLIP_LEXICON = {
 MOTION_LEXICON = {
     "lateral": LATERAL,
     "vertical": {"up": "down", "upward": "downward", "upwards": "downwards", "upstairs": "downstairs",
-                 "bottom to top": "top to bottom", "to the top": "to the bottom", "towards the top": "towards the bottom",
+                 "bottom to top": "top to bottom", "to the top": "to the bottom",
+                 "towards the top": "towards the bottom",
                  "toward the top": "toward the bottom", "uphill": "downhill", "to the upper side": "to the lower side",
                  "to the top side": "to the bottom side"},
     "depth": {"toward": "away from", "towards": "away from", "away": "toward", "closer": "farther",
@@ -211,9 +212,12 @@ MOTION_CUE = re.compile(
     r"ascend\w*|descend\w*|approach\w*|enter\w*|exit\w*|ski(s|ed|ing)?|rid(e|es|ing)|rode|div(e|es|ing)|"
     r"dove|lean(s|ed|ing)?|march\w*|hik(e|es|ing)|skat\w*|surf\w*|sneak\w*|retreat\w*)\b")
 WEAK_MOTION_CUE = re.compile(r"\b(direction\w*|way)\b")  # "which way is it facing" is about position
+# "left of" and "left side" are positions, except after "to the" / "towards the" ("moving to the left side").
+_NOT_TOWARDS = r"(?<!to the )(?<!towards the )(?<!toward the )"
 STATIC_CUE = re.compile(
-    r"(?<!to the )(?<!towards the )(?<!toward the )\b(left|right|above|below|top|bottom|front|back)\s+of\b|\b(on|at|in)\s+the\s+(left|right|top|bottom)\b|"
-    r"(?<!to the )(?<!towards the )(?<!toward the )\b(left|right|top|bottom)\s+(hand\s+)?side\b|\bwhich\s+side\b|\bpositio\w*|\blocat(ed|ion)\b|"
+    _NOT_TOWARDS + r"\b(left|right|above|below|top|bottom|front|back)\s+of\b|"
+    r"\b(on|at|in)\s+the\s+(left|right|top|bottom)\b|"
+    + _NOT_TOWARDS + r"\b(left|right|top|bottom)\s+(hand\s+)?side\b|\bwhich\s+side\b|\bpositio\w*|\blocat(ed|ion)\b|"
     r"\bwhere\s+(is|are)\b|\bfac(e|es|ing)\b|\bpoint(s|ed|ing)\b|\blook(s|ed|ing)\b|\bplaced\b|\bleftmost\b|"
     r"\brightmost\b")
 COUNT = re.compile(r"\b(how many|count|number of)\b")
@@ -230,7 +234,8 @@ NO_CHANGE = re.compile(r"\b(not? (?:mov|chang|rotat|turn)\w*|doesn t (?:move|cha
 END_STATE = re.compile(r"\b(initial|initially|final|finally|originally|at the (?:beginning|start|end)|in the end|"
                        r"(?:turn|chang|transform|morph|convert|becom|grow|evolv)\w* into|end(?:s|ed)? up)\b")
 # "Is it turning blue?": a change into a state, whose reversal leaves that state instead.
-BECOMES_VALUE = re.compile(r"\b(?:turn\w*|becom\w*|gets?|getting|going|goes) (?:into )?(?:red|green|blue|yellow|orange|"
+BECOMES_VALUE = re.compile(r"\b(?:turn\w*|becom\w*|gets?|getting|going|goes) (?:into )?"
+                           r"(?:red|green|blue|yellow|orange|"
                            r"purple|pink|black|white|gr[ae]y|brown|dark|light|bright|transparent|empty|full)\b")
 # Verbs of doing or changing that no lexicon pair covers: a reversal may change such a question's answer, so it is
 # never "same" by the category default.

@@ -32,7 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crpo.data import LETTERS, TRANSFORMS, DataError, Item
-from crpo.lexicon import ASKS_ORDER, ATTRIBUTE, ATTRIBUTE_VALUE, COUNT, ROTATION_WORDS, SEQ_MARK, STATIC_CUE, WEAK_MOTION_CUE
+from crpo.lexicon import (ASKS_ORDER, ATTRIBUTE, ATTRIBUTE_VALUE, COUNT, ROTATION_WORDS, SEQ_MARK, STATIC_CUE,
+                          WEAK_MOTION_CUE)
 from crpo import router_phrases as phrases
 from crpo.router_text import (_CHANGE_GROUPS, _DIRECTION_GROUPS, _ORDER_GROUPS, _Term, _canonical,
                               _motion_context, _norm, _scan, _steps, _swap, _terms)

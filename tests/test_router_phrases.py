@@ -20,7 +20,8 @@ def yn(question, answer="yes", **kw):
 @pytest.mark.parametrize("item,expected", [
     (mc("Which way is the cyclist riding?", ["approaching the camera", "moving away from the camera", "turning"]),
      ("change", "B")),
-    (mc("In which direction is the dog running?", ["towards the camera", "from left to right", "away from the camera"], "C"),
+    (mc("In which direction is the dog running?",
+        ["towards the camera", "from left to right", "away from the camera"], "C"),
      ("change", "A")),
     # the same change in other words: "zooming in" and "moving backward" are the two poles of one axis
     (mc("How does the camera move?", ["panning left", "zooming in", "moving backward"], "B"), ("change", "C")),
@@ -73,7 +74,8 @@ def test_transition_not_among_the_options_is_unlisted_only_when_no_option_could_
 
 
 @pytest.mark.parametrize("question", ["What is the final colour of the car?", "What colour is the wall turning into?",
-                                      "What shape do the pixels end up as?", "What is the initial shape of the dough?"])
+                                      "What shape do the pixels end up as?",
+                                      "What is the initial shape of the dough?"])
 def test_initial_and_final_state_change_under_reversal_with_no_answer(question):
     item = mc(question, ["red", "blue", "green"])
     assert relation(item, "reverse") == U  # the other end of the change is not in the text
@@ -181,7 +183,8 @@ def test_prefix_opposites_and_everyday_reversible_actions(item, expected):
 
 def test_a_term_every_option_carries_is_not_what_is_asked():
     # "down the street" reverses in both captions; what tells them apart (racing / riding slowly) does not
-    item = mc("Which caption describes the video?", ["bikes race down the street", "bikes ride slowly down the street"])
+    item = mc("Which caption describes the video?",
+              ["bikes race down the street", "bikes ride slowly down the street"])
     assert counterfactual_target(item, "reverse").skip == "unknown_class"
     assert question_class(item) != "temporal"
 
