@@ -67,26 +67,29 @@ def test_two_evals_on_one_out_one_wins_the_other_names_the_lock(tmp_path, tiny_m
     assert json.loads((out / "metrics.json").read_text())["items"] == len(items)
 
 
-def test_another_models_folder_is_not_resumed(tmp_path, tiny_models, world):
+def test_another_models_folder_is_not_resumed(tmp_path, tiny_models, world, capsys):
     bench, out = small_bench(world, tmp_path), tmp_path / "E"
-    assert subprocess.run(eval_cmd(tiny_models["qwen3_vl"], bench, world, out), capture_output=True).returncode == 0
+    assert crpo_main(eval_cmd(tiny_models["qwen3_vl"], bench, world, out)[1:]) == 0
     before = (out / "predictions.jsonl").read_bytes()
-    for extra in ([tiny_models["qwen2_5_vl"]], [tiny_models["qwen3_vl"], "--num-frames", 2]):
-        cmd = eval_cmd(extra[0], bench, world, out, *extra[1:])
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        assert r.returncode == 2, r.stderr
-        [line] = error_lines(r.stderr)
-        assert str(out) in line and "delete" in line and ("model" in line or "num_frames" in line), line
+    capsys.readouterr()
+    for model, extra, differs in ((tiny_models["qwen2_5_vl"], [], "model was"),
+                                  (tiny_models["qwen3_vl"], ["--num-frames", 2], "num_frames was 4, now 2"),
+                                  (tiny_models["qwen3_vl"], ["--null-option"], "null_option was False, now True")):
+        rc = crpo_main(eval_cmd(model, bench, world, out, *extra)[1:])  # a repeated option: the last one wins
+        err = capsys.readouterr().err
+        [line] = error_lines(err)
+        assert rc == 2 and str(out) in line and "delete" in line and differs in line, line
     assert (out / "predictions.jsonl").read_bytes() == before  # the old predictions are untouched
 
     # a retrained model at the same path is another model
     moved = tmp_path / "model"
     shutil.copytree(tiny_models["qwen3_vl"], moved)
-    assert subprocess.run(eval_cmd(moved, bench, world, tmp_path / "F"), capture_output=True).returncode == 0
+    assert crpo_main(eval_cmd(moved, bench, world, tmp_path / "F")[1:]) == 0
     weights = next(moved.glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes())  # rewritten: new modification time
-    r = subprocess.run(eval_cmd(moved, bench, world, tmp_path / "F"), capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "files changed" in r.stderr
+    capsys.readouterr()
+    assert crpo_main(eval_cmd(moved, bench, world, tmp_path / "F")[1:]) == 2
+    assert "files changed" in capsys.readouterr().err
 
 
 def test_model_paths_that_are_not_models(tmp_path, tiny_model, world, capsys):
