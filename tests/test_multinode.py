@@ -27,18 +27,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def machine(rank: int, port: int) -> list:
-    return ["launch", "--config_file", CONFIGS / "ddp.yaml", "--num_machines", "2", "--num_processes", "2",
+def machine(rank: int, port: int, config: str = "ddp") -> list:
+    return ["launch", "--config_file", CONFIGS / f"{config}.yaml", "--num_machines", "2", "--num_processes", "2",
             "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1", "--main_process_port", str(port),
             "-m", "crpo.cli"]
 
 
-def two_machines(run_crpo, args_of, check=True) -> list:
+def two_machines(run_crpo, args_of, check=True, config="ddp") -> list:
     """Both machines' commands at once (`args_of(rank)`: the crpo arguments of machine `rank`); their processes."""
     port = free_port()
     with ThreadPoolExecutor(2) as pool:
-        procs = list(pool.map(lambda r: run_crpo([*machine(r, port), *args_of(r)], script="accelerate", timeout=300,
-                                                 check=False), (0, 1)))
+        procs = list(pool.map(lambda r: run_crpo([*machine(r, port, config), *args_of(r)], script="accelerate",
+                                                 timeout=300, check=False), (0, 1)))
     if check:
         for rank, proc in enumerate(procs):
             assert proc.returncode == 0, f"machine {rank} exited {proc.returncode}:\n{proc.stderr[-4000:]}"
@@ -119,6 +119,21 @@ def test_a_node_that_cannot_see_the_checkpoint_stops_every_rank_then_a_copy_resu
     shutil.copytree(out["node0"] / "checkpoint-2", out["node1"] / "checkpoint-2")
     two_machines(run_crpo, resume)
     assert_trains_like_one_process(out["node0"], out["single"], warm_model)
+
+
+def test_fsdp_without_a_shared_disk_stops_every_rank_before_training(run_crpo, rl_args, tmp_path):
+    """FSDP writes each process's shard of checkpoint-N into its own output_dir: on disks the nodes do not share no
+    node would hold a whole checkpoint, so the run refuses to start."""
+    procs = two_machines(run_crpo, lambda r: ["train", *rl_args, "max_steps=1", f"output_dir={tmp_path / f'node{r}'}"],
+                         check=False, config="fsdp")
+    for rank, proc in enumerate(procs):
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error (rank")]
+        assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
+        assert errors[0] == (f"error (rank {rank} of 2): {tmp_path / f'node{rank}'}: rank 1 on {socket.gethostname()} "
+                             "cannot see the main process's output_dir, and FSDP / ZeRO-3 write each process's shard "
+                             "of a checkpoint into it: put output_dir on a disk every node shares "
+                             "(docs/launchers.md)")
+    assert not (tmp_path / "node0" / "metrics.jsonl").exists()
 
 
 def test_another_save_of_the_same_step_is_another_checkpoint(runs, tmp_path):
