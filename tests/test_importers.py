@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -100,3 +101,41 @@ def test_cli_import_writes_loadable_items(tmp_path):
     (item,) = load_items(out)
     assert item.video == "x/a.mp4" and item.answer == "B"
     assert import_file("mvbench", src, tmp_path / "again.jsonl") == 1
+
+
+@pytest.mark.parametrize("fmt, name, content, message", [
+    ("tempcompass", "multi-choice.json", '{"v1": {"action": [{"answer": "A. x"}]}}',
+     r"multi-choice.json:v1/action/0: missing field 'question'$"),
+    ("tempcompass", "multi-choice.json", '{bad', r"multi-choice.json:1: invalid JSON \("),
+    ("vinoground", "vinoground.csv", "index,major,pos_vid,neg_vid\n1,a,b,c\n",
+     r"vinoground.csv:2: missing field 'pos_cal'$"),
+    ("timeblind", "data.jsonl", '{"index": "x", "video_path": "a.mp4", "question": "q", "answer": "yes"}',
+     r"data.jsonl:row 1: index 'x' is not a whole number"),
+    ("mvbench", "mv.json", '[{"video": "a.mp4", "question": "q", "candidates": "ab", "answer": "a"}]',
+     r"mv.json:row 1: candidates 'ab' is not a list of texts$"),
+])
+def test_malformed_rows_of_every_format_are_one_line_naming_the_row(tmp_path, capsys, fmt, name, content, message):
+    """A missing field, bad JSON, a non-numeric index or candidates that are one string: one line naming the file
+    and row (exit 2), never a traceback or a silently wrong item (the string "ab" is not the options a, b)."""
+    (tmp_path / name).write_text(content)
+    from crpo.cli import main as crpo_main
+    out = tmp_path / "o.jsonl"
+    assert crpo_main(["data", "import", "--format", fmt, str(tmp_path / name), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path}"), err
+    assert re.search(message, err[0]), err[0]
+    assert not out.exists()
+
+
+def test_a_letter_followed_by_another_options_text_is_refused_in_every_format(tmp_path):
+    """"B. <option A's text>" names neither option for sure: refused with the row, in Video-R1 and DyBench alike."""
+    r1 = [{"problem_id": 1, "problem": "Which way?", "options": ["A. left", "B. right"], "path": "v.mp4",
+           "solution": "<answer>B. left</answer>", "problem_type": "multiple choice"}]
+    with pytest.raises(DataError, match=r"r1.json:row 1: solution answer 'B. left' is neither an option letter"):
+        convert("videor1", write(tmp_path / "r1.json", r1))
+    (tmp_path / "dy").mkdir()
+    dy = [{"video": "a.mp4", "question": "Which way?", "candidates": ["left", "right"], "answer": "B. left"}]
+    with pytest.raises(DataError, match=r"moving_direction.json:row 1: answer 'B. left' is neither an option letter"):
+        convert("dybench", write(tmp_path / "dy" / "moving_direction.json", dy))
+    dy[0]["answer"] = "B. Right"  # the letter and its own text (any case): B
+    assert convert("dybench", write(tmp_path / "dy" / "moving_direction.json", dy))[0].answer == "B"

@@ -90,6 +90,6 @@ def mvp_metrics(items: list[Item], outputs: dict[str, str | None]) -> dict:
 
 
 def score_mvp(data, predictions, quirks: dict[str, bool]) -> dict:
-    from crpo.importers import dataset_or_items
+    from crpo.importers_tables import dataset_or_items
     items = dataset_or_items(data, "mvp")
     return {**mvp_metrics(items, raw_outputs(items, predictions)), "quirks": quirks}

@@ -103,6 +103,6 @@ def vitatecs_metrics(items: list[Item], outputs: dict[str, str | None]) -> dict:
 
 
 def score_vitatecs(data, predictions, quirks: dict[str, bool]) -> dict:
-    from crpo.importers import dataset_or_items
+    from crpo.importers_tables import dataset_or_items
     items = dataset_or_items(data, "vitatecs")
     return {**vitatecs_metrics(items, raw_outputs(items, predictions)), "quirks": quirks}
