@@ -41,8 +41,8 @@ def latest_checkpoint(output_dir) -> Path | None:
     return max(found)[1] if found else None
 
 
-def ranks_not_seeing(accelerator, output_dir, files: dict[str, int | str] | None = None) -> list[str]:
-    """The processes ("rank K on HOST") that do not see in `output_dir` what the main process sees: `files`
+def ranks_not_seeing(accelerator, output_dir, files: dict[str, int | str] | None = None) -> list[tuple[int, str]]:
+    """The processes (rank, host) that do not see in `output_dir` what the main process sees: `files`
     ({path relative to output_dir: its size, or its whole text}, as the main process sees them), or by default a
     probe file the main process writes now. The same list on every process; call it on every process.
 
@@ -65,12 +65,16 @@ def ranks_not_seeing(accelerator, output_dir, files: dict[str, int | str] | None
         return path.read_text() == expected if isinstance(expected, str) else path.stat().st_size == expected
 
     sees = all(same(out / name, expected) for name, expected in files.items())
-    blind = gather_object([None if sees else f"rank {accelerator.process_index} on {socket.gethostname()}"])
+    blind = gather_object([None if sees else (accelerator.process_index, socket.gethostname())])
     if probe is not None:
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             (out / probe).unlink()
     return [b for b in blind if b is not None]
+
+
+def _named(blind: list[tuple[int, str]]) -> str:
+    return ", ".join(f"rank {rank} on {host}" for rank, host in blind)
 
 
 def checkpoint_files(path) -> dict[str, int | str]:
@@ -93,7 +97,7 @@ def check_output_dir(accelerator, output_dir, resume: bool) -> Path | None:
     if accelerator.num_processes == 1:
         return latest_checkpoint(output_dir) if resume else None
     if is_sharded(accelerator) and (blind := ranks_not_seeing(accelerator, output_dir)):
-        raise ConfigError(f"{output_dir}: {', '.join(blind)} cannot see the main process's output_dir, and FSDP / "
+        raise ConfigError(f"{output_dir}: {_named(blind)} cannot see the main process's output_dir, and FSDP / "
                           "ZeRO-3 write each process's shard of a checkpoint into it: put output_dir on a disk "
                           "every node shares (docs/launchers.md)")
     if not resume:
@@ -105,7 +109,7 @@ def check_output_dir(accelerator, output_dir, resume: bool) -> Path | None:
     files = checkpoint_files(found) if accelerator.is_main_process else None
     [files] = broadcast_object_list([files])
     if blind := ranks_not_seeing(accelerator, output_dir, files):
-        raise ConfigError(f"{found}: resume=true, but {', '.join(blind)} cannot see this checkpoint as the main "
+        raise ConfigError(f"{found}: resume=true, but {_named(blind)} cannot see this checkpoint as the main "
                           "process wrote it (missing or different files): every node resumes from the main "
                           "process's newest checkpoint, so every node's output_dir must hold it (a shared disk, or "
                           "a copy: docs/launchers.md)")
@@ -124,14 +128,15 @@ def save_checkpoint(accelerator, output_dir, step: int, extra_state: dict | None
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-    # Nodes without a shared disk: learned afresh each save (cheap next to the save), so that a node removes only
-    # a checkpoint-N.tmp that is its own.
-    shared = accelerator.num_processes == 1 or not ranks_not_seeing(accelerator, output_dir)
+    # Whether this process's node has a disk of its own, learned afresh at each save (cheap next to the save): a
+    # node removes only a checkpoint-N.tmp that is its own, never the main process's on a disk it shares.
+    own_disk = accelerator.num_processes > 1 and any(
+        rank == accelerator.process_index for rank, _ in ranks_not_seeing(accelerator, output_dir))
     accelerator.wait_for_everyone()
     # Tied embeddings share storage, which safetensors refuses; torch's format keeps them exact.
     accelerator.save_state(str(tmp), safe_serialization=False)
     accelerator.wait_for_everyone()
-    if not shared and accelerator.is_local_main_process and not accelerator.is_main_process:
+    if own_disk and accelerator.is_local_main_process:
         shutil.rmtree(tmp, ignore_errors=True)  # this node's RNG states, not needed to resume (module docstring)
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model) if model is not None else None

@@ -57,15 +57,15 @@ def launch_mismatch(env, num_processes: int) -> str | None:
     """Why this process's group does not hold the processes its launcher asked for, or None when it does.
 
     - torchrun (`accelerate launch` with a multi-process config) exports WORLD_SIZE: the group must have that size.
+      (mpirun exports its own variables instead, which accelerate reads: no WORLD_SIZE, nothing to compare.)
     - `accelerate launch --cpu --num_processes N` or `--num_machines M` does not start torchrun: it runs ONE
       process per command with MASTER_ADDR set and no WORLD_SIZE. Two machines' commands then train two
       independent copies into one output_dir (every metrics row twice, final/ written twice) without an error.
       Its trace: ACCELERATE_USE_CPU=True and MASTER_ADDR (accelerate sets it only for several processes or
       machines) in a group of one.
     """
-    expected = int(env.get("WORLD_SIZE", "1"))
-    if expected != num_processes:
-        return (f"the launcher started {expected} processes (WORLD_SIZE) but this process's group has "
+    if "WORLD_SIZE" in env and int(env["WORLD_SIZE"]) != num_processes:
+        return (f"the launcher started {env['WORLD_SIZE']} processes (WORLD_SIZE) but this process's group has "
                 f"{num_processes}: the processes did not join one run")
     if num_processes == 1 and env.get("ACCELERATE_USE_CPU", "").lower() == "true" and "MASTER_ADDR" in env:
         return ("`accelerate launch --cpu` with several processes or machines starts one independent process per "

@@ -197,6 +197,7 @@ def test_accelerate_cpu_on_two_machines_stops_with_one_line(run_crpo, rl_args, t
     ({"WORLD_SIZE": "16", "MASTER_ADDR": "10.0.0.1"}, 16, None),
     ({"WORLD_SIZE": "16", "MASTER_ADDR": "10.0.0.1"}, 1, "WORLD_SIZE"),       # torchrun's, but not joined
     ({"WORLD_SIZE": "16", "MASTER_ADDR": "10.0.0.1"}, 8, "WORLD_SIZE"),
+    ({"ACCELERATE_USE_CPU": "True", "MASTER_ADDR": "10.0.0.1", "PMI_SIZE": "4"}, 4, None),  # mpirun (multi-CPU)
 ])
 def test_launch_mismatch(env, world, problem):
     reason = launch_mismatch(env, world)
