@@ -106,8 +106,10 @@ class TrainConfig(RunConfig):
     counterfactual: str = _help("transform of the counterfactual branch: auto (the item's question class picks "
                                 "hflip or reverse) | hflip | reverse | hflip+reverse", "auto",
                                 choices=("auto", "hflip", "reverse", "hflip+reverse"))
-    route_cache: str = _help("JSONL of question classes from `crpo route --llm` (read, never computed, in "
-                             "training); items not in it are classed by the lexicon router", "")
+    route_cache: str = _help("JSONL of question classes and option maps from `crpo route --llm` (read, never "
+                             "computed, in training; a missing file is an error); items not in it are routed by "
+                             "the lexicon, and an LLM row that contradicts a definite lexicon rule gives its item "
+                             "no counterfactual branch", "")
     null_option: str = _help("append 'None of the above' to every multiple-choice item on both branches: auto "
                              "(crpo only) | on | off", "auto", choices=("auto", "on", "off"))
     max_prompt_length: int = _help("error (naming the item) when a prompt with its vision tokens is longer; 0 = no limit", 0)

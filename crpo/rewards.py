@@ -15,8 +15,11 @@ answer of an item the router could not decide): unscored is not wrong, and `comb
 
 Counterfactual Relation Reward (CRR). The paper (arXiv, May 2026) states what CRR asks -- the answer should change
 under the counterfactual for dynamic questions and stay for static ones -- but does not publish a formula, so this
-module defines one. Each item is rolled out G_o times on the original clip and G_c times on the counterfactual one.
-A rollout's CRR is the fraction of the OTHER branch's rollouts whose answer stands in the item's relation to its own:
+module defines its forms. The default (crr_mode=answer) and the literal rule (any_change) are the gated terms of
+`paper_crr` at the end of this module, with `behave_reward` for the literal rule. crr_mode=mapped uses the pairwise
+form below, `counterfactual_relation_reward`. Each item is rolled out G_o times on the original clip and G_c times
+on the counterfactual one. A rollout's pairwise CRR is the fraction of the OTHER branch's rollouts whose answer
+stands in the item's relation to its own:
 
     same:   x == y
     change: x != y, and cf_answer_of[x] == y when the router knows which answer the transform maps x to
@@ -266,7 +269,7 @@ def counterfactual_relation_reward(
     correct_cf: Sequence[bool] | None = None,
     problem_type: str = "multiple_choice",
 ) -> tuple[list[float | None], list[float | None]]:
-    """CRR of the rollouts of one item on both branches.
+    """Pairwise CRR (crr_mode=mapped) of the rollouts of one item on both branches.
 
     orig, cf: extracted answers of the original-branch and counterfactual-branch rollouts (lengths may differ).
     relation: "change" | "same" | "unknown"; "unknown" leaves every rollout unscored (None).

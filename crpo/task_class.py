@@ -1,11 +1,16 @@
-"""The paper's question classes: spatial, temporal, spatiotemporal or static, and the counterfactual each gets.
+"""The paper's question classes (spatial, temporal, spatiotemporal, static), the transform each gets, and the
+counterfactual branch an item trains with: `counterfactual_target`, read from the text alone.
 
-    from crpo.task_class import question_class, CLASS_TRANSFORM, CLASS_RELATION
-    cls = question_class(item)            # "temporal"
+    from crpo.task_class import question_class, counterfactual_target, CLASS_TRANSFORM, CLASS_RELATION
+    cls = question_class(item)                  # "temporal"
     CLASS_TRANSFORM[cls], CLASS_RELATION[cls]   # ("reverse", "change")
+    target = counterfactual_target(item, cached=route_row)   # Target: transform, relation, counterfactual answer
 
-CRPO's label-free rewards (crpo/methods/crpo.py, crr_mode=paper) need only this: whether the correct answer
-changes under the item's transform, never what it changes to. The class comes, in order of precedence, from
+The class tells whether the correct answer changes under the item's transform; the Target adds what it changes to
+(crr_mode=answer, the default, pays that answer: crpo/methods/crpo.py), or "None of the above" where the transformed
+answer is not listed, or why the item gets no counterfactual branch (Target.skip). No annotation is needed: the
+answer is read from the question and options, or from the LLM router's cached option maps (crpo/llm_maps.py),
+never over a definite rule of the lexicon. The class comes, in order of precedence, from
 
 1. a route cache written offline by `crpo route --llm` (an LLM classifier, crpo/llm_router.py), passed in as
    `cached`;
@@ -14,9 +19,10 @@ changes under the item's transform, never what it changes to. The class comes, i
 3. the item's category when the router knows the class but cannot map the answer. A reversal changes the answer
    of every direction, rotation, reversible-change or order question unless the correct answer is itself a
    "no motion / no change" option or (outside order questions) carries no word a reversal swaps ("slow
-   motion"); a mirror changes it when the correct answer names a lateral term. This is what
-   lets a multiple-choice item whose options do not close under the transform ("toward the camera" has no listed
-   partner) still get a counterfactual branch: with the null option appended, "None of the above" is there for it.
+   motion"); a mirror changes it when the correct answer names a lateral term. This gives a class, not an answer:
+   an item whose options do not close under the transform ("toward the camera" has no listed partner) trains a
+   counterfactual branch under crr_mode=any_change or crr_unmapped=change; the default needs the answer too (or to
+   know that it is not listed, which makes "None of the above" the answer).
    A correct answer that states a transition ("from blue to orange") changes under a reversal, whatever the
    lexicon makes of its words (it reads colour words as static).
 
