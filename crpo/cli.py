@@ -117,7 +117,8 @@ def _audit(a):
     settings = _run_settings(a)
     from crpo.distributed import run_failing_fast  # several processes: one failing stops all
     result = run_failing_fast(audit, model=a.model, items=a.items, video_root=a.video_root, out=a.out,
-                              batch_size=a.batch_size, limit=a.limit, device=a.device, **settings)
+                              batch_size=a.batch_size, limit=a.limit, device=a.device,
+                              max_text_tokens=a.max_text_tokens, **settings)
     if result:  # the main process: the overall numbers on stdout (all of them in OUT/audit.json)
         print(json.dumps(result["overall"]))
 
@@ -276,20 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", default="dybench", choices=["dybench", "timeblind", "tempcompass", "vinoground", "mvbench"])
     s.add_argument("--video-root", required=True)
     s.add_argument("--out", required=True, help="output directory (predictions.jsonl, metrics.json)")
-    s.add_argument("--batch-size", type=int, default=8)
-    s.add_argument("--num-frames", type=int, default=None, help="frames per clip (default: the run's, else 8)")
-    s.add_argument("--max-pixels", type=int, default=None, help="per-frame pixel budget (default: the run's, else "
-                                                                 "0 = source size)")
-    s.add_argument("--max-new-tokens", type=int, default=None, help="default: the run's, else 64")
-    s.add_argument("--answer-format", choices=["answer", "think"], default=None,
-                   help="dybench prompt template (default: the run's, else answer)")
-    s.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="default: the run's, else float32")
-    s.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1 (default: the process's accelerator "
-                                                  "under accelerate launch, else cuda if available, else cpu)")
-    s.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
-    s.add_argument("--max-text-tokens", type=int, default=8192, metavar="N",
-                   help="stop before the model loads when an item's prompt text (without the video) is longer than "
-                        "N tokens of the model's tokenizer, naming the item (0 = no limit)")
+    _add_model_run_options(s, "evaluate", batch_help="items per batch", template_help="dybench prompt template")
     s.add_argument("--null-option", action="store_true",
                    help="append 'None of the above' to multiple-choice items, as crpo training shows them (default: "
                         "each benchmark's own options)")
@@ -329,16 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--items", required=True, help="items JSONL (any video QA set; no twins needed)")
     s.add_argument("--video-root", required=True)
     s.add_argument("--out", required=True, help="output directory")
-    s.add_argument("--batch-size", type=int, default=8, help="items per batch (3 clips each)")
-    s.add_argument("--num-frames", type=int, default=None, help="frames per clip (default: the run's, else 8)")
-    s.add_argument("--max-pixels", type=int, default=None, help="per-frame pixel budget (default: the run's, else "
-                                                                 "0 = source size)")
-    s.add_argument("--max-new-tokens", type=int, default=None, help="default: the run's, else 64")
-    s.add_argument("--answer-format", choices=["answer", "think"], default=None,
-                   help="prompt template (default: the run's, else answer)")
-    s.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="default: the run's, else float32")
-    s.add_argument("--device", default=None, help="e.g. cpu, cuda:1 (default: the process's accelerator)")
-    s.add_argument("--limit", type=int, default=None, help="audit only the first N items")
+    _add_model_run_options(s, "audit", batch_help="items per batch (3 clips each)", template_help="prompt template")
     s.set_defaults(func=_audit)
 
     s = sub.add_parser("report", help="markdown table + PNG chart of several evaluation runs (or audits) side by "
@@ -367,6 +346,25 @@ def _print_error(message: str) -> None:
         tqdm.write(message, file=sys.stderr)
     else:
         print(message, file=sys.stderr)
+
+
+def _add_model_run_options(s, verb: str, batch_help: str, template_help: str) -> None:
+    """The options `crpo eval` and `crpo audit` share: how the model runs (defaults: the training run's
+    config.json, crpo/bench/evaluate.py run_defaults) and which items, checked before the model loads."""
+    s.add_argument("--batch-size", type=int, default=8, help=batch_help)
+    s.add_argument("--num-frames", type=int, default=None, help="frames per clip (default: the run's, else 8)")
+    s.add_argument("--max-pixels", type=int, default=None, help="per-frame pixel budget (default: the run's, else "
+                                                                 "0 = source size)")
+    s.add_argument("--max-new-tokens", type=int, default=None, help="default: the run's, else 64")
+    s.add_argument("--answer-format", choices=["answer", "think"], default=None,
+                   help=f"{template_help} (default: the run's, else answer)")
+    s.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="default: the run's, else float32")
+    s.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1 (default: the process's accelerator "
+                                                  "under accelerate launch, else cuda if available, else cpu)")
+    s.add_argument("--limit", type=int, default=None, help=f"{verb} only the first N items")
+    s.add_argument("--max-text-tokens", type=int, default=8192, metavar="N",
+                   help="stop before the model loads when an item's prompt text (without the video) is longer than "
+                        "N tokens of the model's tokenizer, naming the item (0 = no limit)")
 
 
 def main(argv=None) -> int:

@@ -167,7 +167,22 @@ def test_bad_input_is_one_line(tmp_path, tiny_model, world, capsys):
     rc = crpo_main(["audit", "--model", str(tiny_model), "--items", str(tmp_path / "items.jsonl"), "--video-root",
                     str(world), "--out", str(tmp_path / "a"), *map(str, ARGS)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and err[-1].startswith("error: item t: already carries transform 'reverse'")
+    assert rc == 2 and err[-1].startswith(f"error: {tmp_path / 'items.jsonl'}: item 't': already carries transform "
+                                          "'reverse'")
+    # a missing video and an over-long question: named with the item before the model loads (nothing written)
+    missing = Item("m", "videos/none.mp4", "Which way?", "A", options=["left", "right"])
+    write_jsonl(tmp_path / "items.jsonl", [missing])
+    rc = crpo_main(["audit", "--model", str(tiny_model), "--items", str(tmp_path / "items.jsonl"), "--video-root",
+                    str(world), "--out", str(tmp_path / "c"), *map(str, ARGS)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith(f"error: {tmp_path / 'items.jsonl'}: item 'm': "), err
+    long = Item("l", "videos/bench/bench-00000.mp4", "Which way? " * 400, "A", options=["left", "right"])
+    write_jsonl(tmp_path / "items.jsonl", [long])
+    rc = crpo_main(["audit", "--model", str(tiny_model), "--items", str(tmp_path / "items.jsonl"), "--video-root",
+                    str(world), "--out", str(tmp_path / "d"), "--max-text-tokens", "100", *map(str, ARGS)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith(f"error: {tmp_path / 'items.jsonl'}: item 'l': its prompt text is "), err
+    assert not (tmp_path / "c" / "predictions.jsonl").exists() and not (tmp_path / "d" / "predictions.jsonl").exists()
     rc = crpo_main(["audit", "--model", str(tiny_model), "--items", str(tmp_path / "none.jsonl"), "--video-root",
                     str(world), "--out", str(tmp_path / "b")])
     assert rc == 2 and "none.jsonl" in capsys.readouterr().err

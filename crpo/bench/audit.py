@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 from crpo.bench.audit_metrics import CLIPS, CONTROL, audit_metrics, item_record
 from crpo.bench.evaluate import (_process_state, load_item_clip, merge_predictions, predict, prompt_for, read_done,
                                  shard_by_pair)
 from crpo.data import LETTERS, DataError, Item, load_items, write_jsonl
+from crpo.text_budget import DEFAULT_MAX_TEXT_TOKENS
 
 # Where the answer goes in crpo's answer template (crpo/prompts.py target_text): the distribution is read there.
 ANSWER_PREFIX = {"answer": "<answer>", "think": "<think></think><answer>"}
@@ -102,9 +102,6 @@ def audit_batch(adapter, items: list[Item], video_root, num_frames: int, max_pix
 
     clips, shown = [], []
     for it in items:
-        if it.transform:
-            raise DataError(f"item {it.id}: already carries transform '{it.transform}' (a bench twin): audit the "
-                            "source items, the audit makes every counterfactual itself")
         clip = load_item_clip(it, video_root, num_frames, max_pixels)
         clips += [clip] + [counterfactual(clip, name) for name in CLIPS[1:]]
         shown += [it] * len(CLIPS)
@@ -119,9 +116,27 @@ def audit_batch(adapter, items: list[Item], video_root, num_frames: int, max_pix
     return rows
 
 
-def run_rows(model, items: list[Item], video_root, out: Path, batch_size: int, dtype: str, device, **settings):
+def check_before_model(model, todo: list[Item], source, video_root, answer_format: str, max_text_tokens: int) -> None:
+    """Everything about the items to audit that can fail, checked before the model loads (as `crpo eval` does): no
+    item is a bench twin, every video is whole, every prompt text fits `max_text_tokens`; one DataError line naming
+    `source` and the item otherwise."""
+    from crpo.bench.evaluate import check_videos
+    from crpo.text_budget import check_model_texts
+
+    twin = next((it for it in todo if it.transform), None)
+    if twin is not None:
+        raise DataError(f"{source}: item '{twin.id}': already carries transform '{twin.transform}' (a bench twin): "
+                        "audit the source items, the audit makes every counterfactual itself")
+    check_videos(todo, video_root, source)
+    check_model_texts(model, todo, [prompt_for(it, "dybench", answer_format) for it in todo], max_text_tokens, source,
+                      "--max-text-tokens")
+
+
+def run_rows(model, items: list[Item], video_root, out: Path, batch_size: int, dtype: str, device, source=None,
+             max_text_tokens: int = DEFAULT_MAX_TEXT_TOKENS, **settings):
     """Append the missing items' rows to OUT's row files, this process's share of them; True on the main process
-    once every process has finished and the rank files are merged into OUT/predictions.jsonl."""
+    once every process has finished and the rank files are merged into OUT/predictions.jsonl. The items still to
+    audit are checked first (`check_before_model`; `source` names their file in the error)."""
     from tqdm.auto import tqdm
 
     from crpo.models import VideoLM
@@ -132,7 +147,9 @@ def run_rows(model, items: list[Item], video_root, out: Path, batch_size: int, d
     done: set[str] = set()
     for path in [pred_path, *sorted(out.glob("predictions.rank*.jsonl"))]:
         done |= set(read_done(path))
-    mine = shard_by_pair([it for it in items if it.id not in done], rank, world)
+    todo = [it for it in items if it.id not in done]
+    check_before_model(model, todo, source, video_root, settings["answer_format"], max_text_tokens)
+    mine = shard_by_pair(todo, rank, world)
     if mine:
         adapter = VideoLM.load(model, dtype=dtype, device=device or state.device)
         own_path = pred_path if world == 1 else out / f"predictions.rank{rank}.jsonl"
@@ -164,7 +181,7 @@ def score_audit(items: list[Item], rows: dict[str, dict]) -> tuple[dict, list[di
 
 def audit(model, items, video_root, out, batch_size: int = 8, num_frames: int = 8, max_pixels: int = 0,
           max_new_tokens: int = 64, answer_format: str = "answer", dtype: str = "float32", device=None,
-          limit: int | None = None) -> dict:
+          limit: int | None = None, max_text_tokens: int = DEFAULT_MAX_TEXT_TOKENS) -> dict:
     """Run the audit of `model` on the first `limit` items (all when None) into OUT, resuming what OUT holds; on
     the main process write audit.json, audit.md, audit.png and records.jsonl and return the audit.json content
     ({} on the other processes)."""
@@ -189,7 +206,8 @@ def audit(model, items, video_root, out, batch_size: int = 8, num_frames: int = 
         if state.is_main_process:
             check_manifest(out, manifest(model, items, command="audit", dtype=dtype, **settings))
         state.wait_for_everyone()  # the other ranks read OUT only once the main process owns it
-        if not run_rows(model, chosen, video_root, out, batch_size, dtype, device, **settings):
+        if not run_rows(model, chosen, video_root, out, batch_size, dtype, device, source=items,
+                        max_text_tokens=max_text_tokens, **settings):
             return {}
         return _write_audit(model, items, chosen, out, dtype, settings)
 
@@ -204,5 +222,4 @@ def _write_audit(model, items, chosen, out: Path, dtype: str, settings: dict) ->
     (out / "audit.md").write_text(f"# Audit of {model}\n\n{audit_table({Path(out).name: result})}", encoding="utf-8")
     audit_chart({Path(out).name: result}, out / "audit.png")
     write_jsonl(out / "records.jsonl", records)
-    print(json.dumps(result["overall"]), file=sys.stderr)
     return result
