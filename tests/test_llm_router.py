@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from crpo import cli, llm_router
+from crpo import cli, llm_backends, llm_router
 from crpo.data import DataError, Item, write_jsonl
 from crpo.llm_router import build_messages, load_route_cache, parse_reply, read_route_cache, route_with_llm
 from crpo.task_class import question_class
@@ -171,7 +171,7 @@ def test_local_model_every_reply_unparseable_falls_back_and_resumes(tiny_chat, i
 
     def never(*a, **k):
         raise AssertionError("a fully cached run must not load the model")
-    monkeypatch.setattr(llm_router, "LocalChat", never)
+    monkeypatch.setattr(llm_backends, "LocalChat", never)
     rc, out, _ = route(capsys, items_file, "--llm", tiny_chat, "--cache", cache)
     assert rc == 0 and json.loads(out)["asked"] == 0 and json.loads(out)["cached"] == len(ITEMS)
     assert len(cache.read_text().splitlines()) == len(ITEMS)
