@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from crpo.data import DataError, item_from_json, open_text, write_jsonl
-from crpo.text_budget import DEFAULT_MAX_TEXT_TOKENS, estimated_tokens, text_problem
+from crpo.text_budget import DEFAULT_MAX_TEXT_TOKENS, text_problem, token_counter
 
 
 def video_problem(item, video_root: Path) -> str | None:
@@ -64,15 +64,6 @@ def short_stream_problem(container, stream) -> str | None:
     if declared - end > max(2 / fps, 0.02 * declared):
         return f"truncated: its packets end at {end:.2f} s, its header declares {declared:.2f} s"
     return None
-
-
-def token_counter(model):
-    """Tokens of a text by the tokenizer of the local model directory `model`, else the estimate."""
-    if not model:
-        return estimated_tokens
-    from crpo.text_budget import load_tokenizer
-    tokenizer = load_tokenizer(model)
-    return lambda text: len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
 
 def check_file(path, video_root, strict: bool = False, out=None, max_text_tokens: int = DEFAULT_MAX_TEXT_TOKENS,

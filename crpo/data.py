@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -126,21 +125,6 @@ def load_items(path, allow_empty: bool = False) -> list[Item]:
     if not items and not allow_empty:
         raise DataError(f"{path}: no items (the file is empty)")
     return items
-
-
-# A rough, tokenizer-free lower bound on a text's token count: byte-level BPE tokenizers (Qwen's) never merge
-# across these pieces (words, numbers, single symbols), so a text has at least this many tokens. `crpo data check`
-# uses it where no tokenizer is at hand; training and evaluation count with the model's own tokenizer.
-_PIECES = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-
-
-def min_tokens(text: str) -> int:
-    return len(_PIECES.findall(text))
-
-
-def item_text(item: Item) -> str:
-    """The question and option texts of an item: what its prompt adds to the fixed template and the video."""
-    return "\n".join([item.question, *(item.options or [])])
 
 
 def write_jsonl(path, rows) -> None:

@@ -13,13 +13,27 @@ Vision tokens are not counted here (they depend on frames and pixels, which have
 from __future__ import annotations
 
 import math
+import re
 
-from crpo.data import DataError, Item, item_text, min_tokens
+from crpo.data import DataError, Item
 
 DEFAULT_MAX_TEXT_TOKENS = 8192
 # Qwen's byte-level BPE averages about 4 bytes of English per token; a text with few spaces (a pasted transcript,
 # a URL) has few "pieces" but many tokens, so the estimate takes whichever is larger.
 BYTES_PER_TOKEN = 4
+# A rough, tokenizer-free lower bound on a text's token count: byte-level BPE tokenizers (Qwen's) never merge
+# across these pieces (words, numbers, single symbols), so a text has at least this many tokens. `crpo data check`
+# uses it where no tokenizer is at hand; training and evaluation count with the model's own tokenizer.
+_PIECES = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def min_tokens(text: str) -> int:
+    return len(_PIECES.findall(text))
+
+
+def item_text(item: Item) -> str:
+    """The question and option texts of an item: what its prompt adds to the fixed template and the video."""
+    return "\n".join([item.question, *(item.options or [])])
 
 
 def estimated_tokens(text: str) -> int:
@@ -42,11 +56,11 @@ def check_text_budget(items: list[Item], texts: list[str], tokenizer, limit: int
     is longer than `limit` tokens of `tokenizer`, with how many items are over; nothing when `limit` is 0."""
     if not limit:
         return
-    over = []
+    count, over = tokenizer_count(tokenizer), []
     for item, text in zip(items, texts):
         if len(text.encode("utf-8")) <= limit:  # a token holds at least one byte: no need to tokenize
             continue
-        n = len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])  # no "too long" warning
+        n = count(text)
         if n > limit:
             over.append((item, n))
     if over:
@@ -61,6 +75,17 @@ def check_model_texts(model, items: list[Item], texts: list[str], limit: int, so
     if not limit or not items:
         return
     check_text_budget(items, texts, load_tokenizer(model), limit, source, key)
+
+
+def tokenizer_count(tokenizer):
+    """Tokens of a text by `tokenizer`: no special tokens, and no "longer than the model's maximum" warning."""
+    return lambda text: len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+
+def token_counter(model):
+    """Tokens of a text by the tokenizer of the local model directory `model` (its exact count), else the
+    tokenizer-free estimate."""
+    return tokenizer_count(load_tokenizer(model)) if model else estimated_tokens
 
 
 def load_tokenizer(model):
