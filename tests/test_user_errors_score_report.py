@@ -36,6 +36,22 @@ def test_empty_files_and_missing_predictions_are_one_line_errors(tmp_path, capsy
     assert rc == 2 and err.count("\n") == 1 and "nope.jsonl: cannot read" in err
 
 
+@pytest.mark.parametrize("fmt", ["mvp", "vitatecs", "mvbench", "tvbench", "tempcompass", "timeblind", "vinoground"])
+def test_every_peer_format_refuses_an_empty_predictions_file(tmp_path, capsys, fmt):
+    """Each peer scorer would count every item missing and print acc 0.0 with exit 0; the data file is blamed
+    first when it is empty too."""
+    write_jsonl(tmp_path / "bench.jsonl", bench_items(2))
+    (tmp_path / "empty.jsonl").write_text("\n")
+    rc = crpo_main(["score", "--format", fmt, "--data", str(tmp_path / "bench.jsonl"), "--predictions",
+                    str(tmp_path / "empty.jsonl")])
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.out == ""
+    assert captured.err == f"error: {tmp_path / 'empty.jsonl'}: no predictions (the file is empty)\n"
+    rc = crpo_main(["score", "--format", fmt, "--data", str(tmp_path / "empty.jsonl"), "--predictions",
+                    str(tmp_path / "empty.jsonl")])
+    assert rc == 2 and capsys.readouterr().err == f"error: {tmp_path / 'empty.jsonl'}: no items (the file is empty)\n"
+
+
 def test_unparsable_outputs_are_not_missing(tmp_path, capsys):
     items = bench_items(3)
     write_jsonl(tmp_path / "bench.jsonl", items)

@@ -31,6 +31,7 @@ DyBench metrics (all fractions in [0, 1]; null where the denominator is 0):
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from crpo.data import DataError, Item, load_items, read_jsonl
 
@@ -221,6 +222,12 @@ def score_dybench(data, predictions=None, lmms_eval_samples=None) -> dict:
 FORMATS = ("dybench", "timeblind", "vinoground", "tempcompass", "mvbench", "tvbench", "mvp", "vitatecs")
 
 
+def _blank_file(path) -> bool:
+    """A file with nothing but white space in it (a large file is not read: it is not blank)."""
+    p = Path(path)
+    return p.is_file() and p.stat().st_size < 1 << 16 and not p.read_bytes().strip()
+
+
 def score_file(fmt: str, data, predictions=None, quirks=None, lmms_eval_samples=None) -> dict:
     """Metrics of one predictions file against one benchmark file, for `crpo score`.
 
@@ -237,6 +244,10 @@ def score_file(fmt: str, data, predictions=None, quirks=None, lmms_eval_samples=
         raise DataError(f"--lmms-eval-samples is read by --format dybench only (lmms-eval has its own {fmt} task)")
     if predictions is None and not lmms_eval_samples:
         raise DataError("give --predictions FILE (or, for dybench, --lmms-eval-samples FILE)")
+    if fmt != "dybench" and _blank_file(predictions):  # (dybench checks its bench's pairs first, then this)
+        # every peer scorer would report acc 0.0 for every item "missing": a number that is not the model's
+        raise DataError(f"{data}: no items (the file is empty)" if _blank_file(data) else
+                        f"{predictions}: no predictions (the file is empty)")
     if fmt == "dybench":
         return score_dybench(data, predictions, lmms_eval_samples)
     if fmt == "timeblind":
