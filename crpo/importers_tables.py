@@ -209,12 +209,19 @@ def convert_tables(fmt: str, src: Path, video_root=None) -> list[Item]:
 
 def dataset_or_items(data, fmt: str) -> list[Item]:
     """What a scorer of `fmt` (mvp, vitatecs) reads: the dataset's own files (a folder, or one .parquet file),
-    converted, else our items JSONL."""
+    converted, else our items JSONL, whose items must then be two-option multiple choice (both benchmarks' parsers
+    read A or B only)."""
     from crpo.data import load_items
 
     path = Path(data)
     if not path.is_dir() and path.suffix != ".parquet":
-        return load_items(path)
+        items = load_items(path)
+        odd = next((it for it in items if it.problem_type != "multiple_choice" or len(it.options or ()) != 2), None)
+        if odd is not None:
+            raise DataError(f"{path}: item '{odd.id}' is {odd.problem_type} with {len(odd.options or ())} options, "
+                            f"not a {fmt} question (two options, A or B): import the data with `crpo data import "
+                            f"--format {fmt}`")
+        return items
     items = convert_tables(fmt, path)
     if not items:
         raise DataError(f"{path}: no {fmt} rows (expected the dataset's parquet / JSON / JSONL files)")

@@ -129,3 +129,17 @@ def test_mvp_rows_pair_by_video_id_and_bad_rows_are_one_line(tmp_path, capsys):
     assert run_import("mvp", tmp_path / "bad.jsonl", tmp_path / "x.jsonl") == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'bad.jsonl'}:row 1: candidates 'not a list' is " \
                                               "not a list"
+
+
+def test_scorers_of_two_option_benchmarks_refuse_other_items(tmp_path, capsys):
+    """MVP and VITATECS parse A or B only: items of another kind (yes/no, three options) are one line, not a
+    traceback or a score over the wrong option."""
+    (tmp_path / "items.jsonl").write_text(json.dumps({"id": "a_0", "video": "a.mp4", "question": "q?", "answer": "B",
+                                                      "options": ["x", "y", "z"]}) + "\n")
+    (tmp_path / "pred.jsonl").write_text(json.dumps({"id": "a_0", "output": "B"}) + "\n")
+    for fmt in ("mvp", "vitatecs"):
+        rc = crpo_main(["score", "--format", fmt, "--data", str(tmp_path / "items.jsonl"), "--predictions",
+                        str(tmp_path / "pred.jsonl")])
+        assert rc == 2 and capsys.readouterr().err == (
+            f"error: {tmp_path / 'items.jsonl'}: item 'a_0' is multiple_choice with 3 options, not a {fmt} question "
+            f"(two options, A or B): import the data with `crpo data import --format {fmt}`\n")
