@@ -1,6 +1,7 @@
-"""The canonical item schema (one JSON object per line), JSONL io, validation and importers of peer formats.
+"""The canonical item schema (one JSON object per line), JSONL io and validation.
 
-An item is one video question. `crpo data check` and `crpo data import` live on top of this module.
+An item is one video question. `crpo data check` (crpo/check.py) and `crpo data import` (crpo/importers.py,
+crpo/importers_tables.py) live on top of this module.
 """
 from __future__ import annotations
 

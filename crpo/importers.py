@@ -202,6 +202,7 @@ def _source_rows(fmt: str, src: Path) -> list[tuple[str, dict]]:
 
 
 def convert(fmt: str, src, video_root=None) -> list[Item]:
+    """The items of `src` in `fmt` (any format of `crpo data import`); a bad row is one DataError naming it."""
     src = Path(src)
     from crpo.importers_tables import TABLE_FORMATS, convert_tables  # (it reads this module's row helpers)
     if fmt in TABLE_FORMATS:  # files or folders, parquet included

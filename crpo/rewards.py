@@ -370,7 +370,9 @@ AGGREGATES = ("mean", "majority")
 
 def behave_reward(cf: Sequence[str | None], relation: str, truth: str | None, problem_type: str = "multiple_choice",
                   regression: str = "mra") -> list[float | None]:
-    """R_behave of crr_mode=any_change (the paper read literally) for the counterfactual rollouts of one item:
+    """R_behave of crr_mode=any_change (the paper read literally; also crr_mode=answer's items under
+    crr_unmapped=change whose counterfactual answer the text does not tell) for the counterfactual rollouts of one
+    item:
 
         change (dynamic): 1 - score(y_j, truth)   any readable answer other than the original's correct one
         same   (static):  score(y_j, truth)       the answer must survive the transform
