@@ -159,6 +159,13 @@ def test_report_compares_two_audits(tmp_path, reference, capsys):
     assert "| **overall** | reference |" in table and "| **overall** | trained | 16 | " in table
     assert " 75.0 |" in table
     assert (tmp_path / "rep" / "report.png").stat().st_size > 1000
+    # the runs/X/audit layout: two folders named audit are told apart by their parents, as crpo report does for eval
+    for run in ("base", "crpo"):
+        shutil.copytree(other, tmp_path / "runs" / run / "audit")
+    assert crpo_main(["report", str(tmp_path / "runs" / "base" / "audit"), str(tmp_path / "runs" / "crpo" / "audit"),
+                      "--out", str(tmp_path / "rep2")]) in (0, None)
+    table = (tmp_path / "rep2" / "report.md").read_text()
+    assert "| **overall** | base/audit |" in table and "| **overall** | crpo/audit |" in table
 
 
 def test_bad_input_is_one_line(tmp_path, tiny_model, world, capsys):

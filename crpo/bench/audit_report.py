@@ -100,20 +100,23 @@ def is_audit(run_dir) -> bool:
 
 
 def write_audit_report(run_dirs, out) -> None:
-    """OUT/report.md and OUT/report.png comparing the audits in `run_dirs` (each holding audit.json)."""
+    """OUT/report.md and OUT/report.png comparing the audits in `run_dirs` (each holding audit.json), labelled as
+    `crpo report` labels runs (runs/base/audit and runs/crpo/audit are base/audit and crpo/audit)."""
+    from crpo.bench.report import run_names
+
     audits = {}
-    for run_dir in map(Path, run_dirs):
+    for name, run_dir in zip(run_names(run_dirs), map(Path, run_dirs)):
         path = run_dir / "audit.json"
         if not path.is_file():
             raise DataError(f"{path}: missing (an audit folder written by `crpo audit`; the other folders given are "
                             "audits, and an audit is compared with audits only)")
         try:
-            audits[run_dir.resolve().name] = json.loads(path.read_text(encoding="utf-8"))
+            audits[name] = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise DataError(f"{path}: invalid JSON at line {e.lineno} ({e.msg})") from None
-    if len(audits) != len(run_dirs):
-        raise DataError("two audit folders have the same name; give them distinct folder names")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: is a file, not a directory")
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text("# Audits side by side\n\n" + audit_table(audits), encoding="utf-8")
     audit_chart(audits, out / "report.png")
