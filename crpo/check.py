@@ -3,10 +3,11 @@
     crpo data check items.jsonl --video-root /data/videos --out items.clean.jsonl [--strict] [--model DIR]
 
 Unlike `load_items`, which stops at the first bad row, this collects all of them: invalid JSON, missing fields,
-unknown problem types, answers not among the options, duplicate ids, missing videos, videos PyAV cannot open
-(the container and stream headers are read, not the frames), videos cut short (an index that places packets past
-the end of the file: `crpo.video.truncation_problem`), and questions too long for a prompt (`--max-text-tokens`,
-counted with the tokenizer of `--model`, else estimated: crpo/text_budget.py). An empty file is an error.
+unknown problem types, answers not among the options, duplicate ids, counterfactual annotations the router cannot
+read, missing videos, videos PyAV cannot open (the container and stream headers are read, not the frames), videos
+cut short (an index that places packets past the end of the file: `crpo.video.truncation_problem`), and questions
+too long for a prompt (`--max-text-tokens`, counted with the tokenizer of `--model`, else estimated:
+crpo/text_budget.py). An empty file is an error.
 
 A video path is joined to the video root as the loaders join it: a symlink inside the root, or a file outside it
 that the path reaches with `..` (the twins `crpo bench build --materialize` writes beside the bench), is good when
@@ -19,7 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-from crpo.data import DataError, item_from_json, open_text, write_jsonl
+from crpo.data import TRANSFORMS, DataError, item_from_json, open_text, write_jsonl
+from crpo.router import relation
 from crpo.text_budget import DEFAULT_MAX_TEXT_TOKENS, text_problem, token_counter
 
 
@@ -88,6 +90,12 @@ def check_file(path, video_root, strict: bool = False, out=None, max_text_tokens
                 raise DataError(f"{where}: duplicate id '{item.id}' (first on line {ids[item.id]})")
             if (problem := text_problem(item, max_text_tokens, count)) is not None:
                 raise DataError(f"{where}: {problem} (--max-text-tokens)")
+            if item.counterfactual:  # an annotation the router cannot read stops training and eval, so here too
+                try:
+                    for transform in TRANSFORMS:
+                        relation(item, transform)
+                except DataError as e:
+                    raise DataError(f"{where}: {e}") from None
             if (problem := video_problem(item, video_root)) is not None:
                 raise DataError(f"{where}: {problem}")
         except json.JSONDecodeError as e:
