@@ -128,6 +128,13 @@ def save_samples(result: dict, out: Path, model_name: str = "replay") -> dict[st
     return {task: next((out / model_name).glob(f"*_samples_{task}.jsonl")) for task in result["configs"]}
 
 
+def replayed_outputs(rows: list[dict], ids) -> list[str]:
+    """What lmms-eval is handed for each of `ids`, in order, given our prediction rows: a row's output, or its
+    `answer` field when it has no output; "" where there is no row (lmms-eval answers every document)."""
+    given = {r["id"]: r.get("output", r.get("answer")) for r in rows}
+    return [given.get(i) or "" for i in ids]
+
+
 def run_official(tmp: Path, tasks: dict[str, tuple[Path, list[dict], list]], hf_home: Path | None = None) -> dict:
     """Run lmms-eval's own tasks on local documents: `tasks` {name: (official yaml, docs, outputs aligned with docs)}
     (a task YAML that includes the official one, pointed at docs); returns {"results": {name: {metric: value}},

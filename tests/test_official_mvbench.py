@@ -13,7 +13,7 @@ import pytest
 
 from crpo.bench.score import score_file
 from crpo.data import LETTERS, Item, write_jsonl
-from lmms_reference import official_yaml, run_official
+from lmms_reference import official_yaml, replayed_outputs, run_official
 from mixed_outputs import mc_output, options, prediction_rows
 
 MVBENCH_TASKS = ["action_sequence", "moving_count", "action_prediction", "episodic_reasoning", "action_antonym",
@@ -53,13 +53,13 @@ def write_inputs(tmp, items, files, rows):
         (tmp / "json" / f"{task}.json").write_text(json.dumps(task_rows))
 
 
-def official_run(tmp, bench, tasks, items, files, given):
+def official_run(tmp, bench, tasks, items, files, rows):
     """lmms-eval's per-task numbers and logged samples; a missing prediction is an empty output."""
     runs = {}
     for task in tasks:
         ids = [it.id for it in items if it.category == task]
         runs[f"ref_{bench}_{task}"] = (official_yaml(f"{bench}/{bench}_{task}.yaml"), files[task],
-                                       [given.get(i) or "" for i in ids])
+                                       replayed_outputs(rows, ids))
     return run_official(tmp, runs)
 
 
@@ -72,10 +72,9 @@ def seeded(request, tmp_path_factory):
     for bench, tasks in (("mvbench", MVBENCH_TASKS), ("tvbench", TVBENCH_TASKS)):
         items, files, outputs = generate(rng, tasks)
         rows, _ = prediction_rows(rng, list(outputs), list(outputs.values()))
-        given = {r["id"]: r.get("output", r.get("answer")) for r in rows}
         (tmp / bench).mkdir()
         write_inputs(tmp / bench, items, files, rows)
-        out[bench] = (tmp / bench, items, official_run(tmp / f"ref_{bench}", bench, tasks, items, files, given))
+        out[bench] = (tmp / bench, items, official_run(tmp / f"ref_{bench}", bench, tasks, items, files, rows))
     return out
 
 

@@ -17,7 +17,7 @@ from crpo.bench.mvp import mvp_choice
 from crpo.bench.score import score_file
 from crpo.data import write_jsonl
 from crpo.importers import convert
-from lmms_reference import official_yaml, run_official
+from lmms_reference import official_yaml, replayed_outputs, run_official
 from mixed_outputs import LETTERS, STYLES, options, prediction_rows
 
 SUBDOMAINS = ["human_object_interactions", "robot_object_interactions", "intuitive_physics", "temporal_reasoning"]
@@ -69,9 +69,8 @@ def seeded(request, tmp_path_factory):
         write_parquet(tmp / "files" / sub / "mini-00000-of-00001.parquet", docs)
         sub_rows, _ = prediction_rows(rng, list(outputs), list(outputs.values()))
         rows += sub_rows
-        given = {r["id"]: r.get("output", r.get("answer")) for r in sub_rows}
         runs[f"ref_mvp_{sub}"] = (official_yaml(f"mvp/mvp_mini_{sub}.yaml"), docs,
-                                  [given.get(d["video_id"]) or "" for d in docs])
+                                  replayed_outputs(sub_rows, [d["video_id"] for d in docs]))
     write_jsonl(tmp / "pred.jsonl", rows)
     write_jsonl(tmp / "items.jsonl", convert("mvp", tmp / "files"))
     return tmp, run_official(tmp / "ref", runs)

@@ -19,7 +19,7 @@ from crpo.bench.score import score_file
 from crpo.bench.vitatecs import caption_is_a, for_question
 from crpo.data import load_items, write_jsonl
 from crpo.importers import convert
-from lmms_reference import official_yaml, run_official
+from lmms_reference import official_yaml, replayed_outputs, run_official
 from mixed_outputs import mc_output, phrase, prediction_rows
 
 ASPECTS = ["Direction", "Intensity", "Sequence", "Compositionality", "Localization", "Type"]
@@ -66,9 +66,8 @@ def seeded(request, tmp_path_factory):
         (tmp / "data" / f"{aspect.lower()}.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
         aspect_rows, _ = prediction_rows(rng, list(outputs), list(outputs.values()))
         rows += aspect_rows
-        given = {r["id"]: r.get("output", r.get("answer")) for r in aspect_rows}
         runs[f"ref_vitatecs_{aspect.lower()}"] = (official_yaml(f"vitatecs/vitatecs_{aspect.lower()}.yaml"), docs,
-                                                  [given.get(i) or "" for i in outputs])
+                                                  replayed_outputs(aspect_rows, list(outputs)))
     write_jsonl(tmp / "pred.jsonl", rows)
     write_jsonl(tmp / "items.jsonl", convert("vitatecs", tmp / "data"))
     return tmp, run_official(tmp / "ref", runs)
