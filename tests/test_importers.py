@@ -32,7 +32,8 @@ def test_videor1_multiple_choice_numerical_and_image_skip(tmp_path, capsys):
 
 def test_videor1_keeps_regression_ocr_and_free_form_reward_types(tmp_path):
     from crpo.prompts import question_text
-    from crpo.rewards import accuracy_reward, extract_answer
+    from crpo.answers import extract_answer
+    from crpo.rewards import accuracy_reward
     src = write(tmp_path / "r1.jsonl", [
         {"problem_id": "r", "problem": "How far apart are the chairs (m)?", "solution": "<answer>1,250.5</answer>",
          "path": "a.mp4", "problem_type": "regression", "data_type": "video"},

@@ -11,7 +11,7 @@ from crpo.config import ConfigError, TrainConfig, load_config
 from crpo.data import Item
 from crpo.methods import METHODS
 from crpo.methods.common import NULL_OPTION, Branch, ItemPlan, null_option_on, with_null_option
-from crpo.rewards import extract_answer
+from crpo.answers import extract_answer
 from crpo.scoring import score_rollouts
 from crpo.video import Clip
 

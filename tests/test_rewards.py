@@ -4,9 +4,10 @@ import math
 
 import pytest
 
-from crpo.rewards import (accuracy_reward, answer_score, combine_rewards, counterfactual_relation_reward,
-                          extract_answer, format_reward, tgrpo_bonus)
 from crpo.answer_metrics import rouge_l
+from crpo.answers import extract_answer
+from crpo.rewards import (accuracy_reward, answer_score, combine_rewards, counterfactual_relation_reward,
+                          format_reward, tgrpo_bonus)
 
 OPTIONS = ["moving left", "moving right", "not moving"]
 

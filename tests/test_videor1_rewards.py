@@ -6,7 +6,8 @@ import pytest
 
 from crpo.answer_metrics import (free_form_score, mean_relative_accuracy, ocr_score, porter_stem, relative_accuracy,
                                  rouge_l, rouge_n, rouge_tokens, word_error_rate)
-from crpo.rewards import accuracy_reward, answer_score, extract_answer, normalize_answer
+from crpo.answers import extract_answer, normalize_answer
+from crpo.rewards import accuracy_reward, answer_score
 
 NEW_TYPES = ("numerical", "regression", "ocr", "free_form")
 

@@ -118,7 +118,7 @@ def scoring_subset(items: list[Item]) -> list[Item]:
 def predict(adapter, items: list[Item], clips: list, fmt: str, max_new_tokens: int = 64,
             answer_format: str = "answer") -> list[dict]:
     """One greedy batch: a prediction row {id, output, answer} per item, `clips` already loaded and transformed."""
-    from crpo.rewards import extract_answer
+    from crpo.answers import extract_answer
 
     inputs = adapter.encode([adapter.prompt(prompt_for(it, fmt, answer_format)) for it in items], clips,
                             ids=[it.id for it in items])

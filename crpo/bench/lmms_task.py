@@ -144,7 +144,7 @@ def task_metrics(bench, outputs: dict[str, str]) -> dict:
     """DyBench metrics of the bench items that have an output (a pair cut by lmms-eval's --limit counts as items)."""
     from crpo.bench.evaluate import scoring_subset
     from crpo.bench.score import dybench_metrics
-    from crpo.rewards import extract_answer
+    from crpo.answers import extract_answer
 
     items = scoring_subset([it for it in load_items(bench) if it.id in outputs])
     answers = {it.id: extract_answer(outputs[it.id] or "", it.problem_type, it.options) for it in items}

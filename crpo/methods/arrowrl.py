@@ -10,6 +10,7 @@ rollouts; here the reversed rollouts take the other half of the 2G budget every 
 from __future__ import annotations
 
 from crpo import rewards
+from crpo.answers import normalize_answer
 from crpo.counterfactual import counterfactual
 from crpo.methods.common import (Branch, ItemPlan, ItemScores, on_rows, read, rows_of,
                                  trained_groups)
@@ -25,7 +26,7 @@ def score(plan, texts, cfg) -> ItemScores:
     answers, acc, fmt = read(plan, texts, cfg)
     n, g = len(texts), len(texts) // len(plan.branches)
     o, v = rows_of(plan, g, "orig"), rows_of(plan, g, "reversed")
-    truth = rewards.normalize_answer(plan.item.answer, plan.item.problem_type)
+    truth = normalize_answer(plan.item.answer, plan.item.problem_type)
     rev = rewards.arrow_reverse_reward([answers[r] for r in o], [answers[r] for r in v], truth,
                                        alpha=cfg.arrow_alpha, gamma=cfg.arrow_gamma)
     terms = {"accuracy": on_rows(o, [acc[r] for r in o], n), "format": on_rows(o, [fmt[r] for r in o], n),

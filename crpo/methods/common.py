@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from crpo import rewards
+from crpo.answers import extract_answer, normalize_text
 from crpo.counterfactual import counterfactual
 from crpo.data import Item
 from crpo.data import LETTERS
@@ -62,7 +63,7 @@ def with_null_option(item: Item) -> Item:
     """The item with "None of the above" as its last option (multiple choice only, never twice). The answer letter
     is unchanged: the null option is appended, so every original option keeps its letter."""
     if item.problem_type != "multiple_choice" or any(
-            rewards.normalize_text(o) == rewards.normalize_text(NULL_OPTION) for o in item.options):
+            normalize_text(o) == normalize_text(NULL_OPTION) for o in item.options):
         return item
     return replace(item, options=[*item.options, NULL_OPTION])
 
@@ -81,7 +82,7 @@ def null_letter(item: Item) -> str | None:
     if item.problem_type != "multiple_choice" or not item.options:
         return None
     last = item.options[-1]
-    return LETTERS[len(item.options) - 1] if rewards.normalize_text(last) == rewards.normalize_text(NULL_OPTION) \
+    return LETTERS[len(item.options) - 1] if normalize_text(last) == normalize_text(NULL_OPTION) \
         else None
 
 
@@ -116,7 +117,7 @@ def read(plan: ItemPlan, texts: list[str], cfg) -> tuple[list[str | None], list[
     answers, accuracy, fmt = [], [], []
     for b, branch in enumerate(plan.branches):
         chunk = texts[b * g:(b + 1) * g]
-        got = [rewards.extract_answer(t, branch.item.problem_type, branch.item.options) for t in chunk]
+        got = [extract_answer(t, branch.item.problem_type, branch.item.options) for t in chunk]
         answers += got
         accuracy += rewards.accuracy_reward(got, [branch.truth] * g, branch.item.problem_type)
         fmt += rewards.format_reward(chunk, cfg.answer_format)
