@@ -12,7 +12,9 @@ alone, the item's question class, the transform that class gets (its counterfact
 the counterfactual answer where the text tells it; the other transform is the control. crpo/bench/audit_metrics.py
 defines what is computed from them (accuracy, change rate, keep rate, P-Acc, divergence, and the control's).
 
-Rows go to OUT/predictions.jsonl as batches finish (one per item: output, answer and choice log-probabilities per
+Before the model loads, as in `crpo eval`: the model directory, OUT's lock and manifest, and every item still to
+audit (no bench twin, its video whole, its prompt text within --max-text-tokens), each problem one line naming the
+items file and the item. Rows go to OUT/predictions.jsonl as batches finish (one per item: output, answer and choice log-probabilities per
 clip), so a killed audit resumes where it stopped, with the machinery of `crpo eval` (crpo/bench/evaluate.py:
 append-only rows, a torn last line repaired, items sharded over processes into rank files merged by the main
 process). The rows hold only what the model did; the router is applied when the numbers are computed, so a
