@@ -14,7 +14,9 @@ defines what is computed from them (accuracy, change rate, keep rate, P-Acc, div
 
 Before the model loads, as in `crpo eval`: the model directory, OUT's lock and manifest, and every item still to
 audit (no bench twin, its video whole, its prompt text within --max-text-tokens), each problem one line naming the
-items file and the item. Rows go to OUT/predictions.jsonl as batches finish (one per item: output, answer and choice log-probabilities per
+items file and the item.
+
+Rows go to OUT/predictions.jsonl as batches finish (one per item: output, answer and choice log-probabilities per
 clip), so a killed audit resumes where it stopped, with the machinery of `crpo eval` (crpo/bench/evaluate.py:
 append-only rows, a torn last line repaired, items sharded over processes into rank files merged by the main
 process). The rows hold only what the model did; the router is applied when the numbers are computed, so a
