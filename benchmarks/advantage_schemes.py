@@ -4,7 +4,7 @@
 
 Rollouts of a mostly-shortcut policy on dynamic 2-option items (G = 8 per branch): the original answer is right
 (plus a few slips); on the reversed clip most rollouts repeat it (the shortcut) and 1-3 switch to the right
-counterfactual answer. For each scheme the script scores the SAME answers with crpo (label-free paper rewards) and
+counterfactual answer. For each scheme the script scores the SAME answers with crpo (its default rewards) and
 with grpo_cf_aug (counterfactual labels, no cross-branch term) through crpo.scoring.score_rollouts, and prints
 
     max|dA|   mean over groups of max_r |A_crpo - A_cf_aug|   (about 1e-4 or less: the terms vanish)
