@@ -5,7 +5,7 @@
 Rollouts of a mostly-shortcut policy on dynamic 2-option items (G = 8 per branch): the original answer is right
 (plus a few slips); on the reversed clip most rollouts repeat it (the shortcut) and 1-3 switch to the right
 counterfactual answer. For each scheme the script scores the SAME answers with crpo (its default rewards) and
-with grpo_cf_aug (counterfactual labels, no cross-branch term) through crpo.scoring.score_rollouts, and prints
+with grpo_cf_aug (counterfactual labels, no cross-branch term) through crpo.rl.scoring.score_rollouts, and prints
 
     max|dA|   mean over groups of max_r |A_crpo - A_cf_aug|   (about 1e-4 or less: the terms vanish)
     up        share of groups where every counterfactual rollout that changed its answer gets a higher advantage (by 1e-3)
@@ -22,12 +22,12 @@ import random
 
 import torch
 
-from crpo.algorithms import advantages_by_group
-from crpo.config import TrainConfig
-from crpo.data import Item
-from crpo.methods import METHODS
-from crpo.methods.common import Branch, ItemPlan
-from crpo.scoring import score_rollouts, term_weights
+from crpo.rl.algorithms import advantages_by_group
+from crpo.training.config import TrainConfig
+from crpo.data.items import Item
+from crpo.rl.methods import METHODS
+from crpo.rl.methods.common import Branch, ItemPlan
+from crpo.rl.scoring import score_rollouts, term_weights
 
 G = 8
 ITEM = Item(id="d", video="v.mp4", question="Which way does the ball move?", options=["left", "right"], answer="A",

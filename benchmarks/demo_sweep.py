@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/demo_sweep.py --seeds 2 --out runs/sweep/lr5e-4 rl_lr=5e-4 start_steps=20
 
 Development seeds only: worlds and runs from seed 100 on (the demo uses 0..2), the bench from seed 300 (the demo's
-evaluation bench, crpo.demo.EVAL_SEED, is never used here). Every stage resumes like `crpo demo`, so adding a
+evaluation bench, crpo.demo.pipeline.EVAL_SEED, is never used here). Every stage resumes like `crpo demo`, so adding a
 seed or rerunning costs only what is new. Not part of `make test`: about 5 CPU minutes per seed. The README's
 "how the demo was tuned" table (docs/demo.md) is this script's output.
 """
@@ -15,7 +15,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from crpo.demo import ALGORITHMS, DemoSettings, run_demo
+from crpo.demo.pipeline import ALGORITHMS, DemoSettings, run_demo
 
 DEV_BENCH_SEED, DEV_FIRST_SEED = 300, 100
 

@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     import torch
 
     from crpo.bench.evaluate import load_item_clip
-    from crpo.data import load_items
+    from crpo.data.items import load_items
     from crpo.models import VideoLM
     from crpo.models.tiny import build_tiny_model
     from crpo.synth import generate

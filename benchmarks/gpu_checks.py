@@ -2,13 +2,13 @@
 
     .venv/bin/python benchmarks/gpu_checks.py
 
-1. Sampling noise: crpo.sampling's counter-based noise bits are integer arithmetic, so the GPU's must equal the
+1. Sampling noise: crpo.training.sampling's counter-based noise bits are integer arithmetic, so the GPU's must equal the
    CPU's exactly; the Gumbel noise built from them may differ only by the device's log (<= 1e-6), and the
    sampled token (the argmax) must not differ.
 """
 import torch
 
-from crpo.sampling import GumbelSampler, rollout_seed, uniform_bits
+from crpo.training.sampling import GumbelSampler, rollout_seed, uniform_bits
 
 
 def sampling_noise_matches_the_cpu():

@@ -88,8 +88,8 @@ def main():
     p.add_argument("--work", default=None, help="where to build the model (default: a temporary directory)")
     a = p.parse_args()
 
-    from crpo.config import TrainConfig, load_config
-    from crpo.trainer import train
+    from crpo.training.config import TrainConfig, load_config
+    from crpo.training.trainer import train
 
     with tempfile.TemporaryDirectory(dir=a.work) as tmp:
         tmp = Path(tmp)

@@ -7,7 +7,7 @@ tiny one's tokenizer, processor and vision tower, its text model scaled up to wi
 randomly initialised and saved locally; nothing is downloaded): the same prompts, 2 branches (the clip and its
 reverse) x G = 8 rollouts of a shared real clip (shared/data/videos/bikes.mp4, 16 frames), the same per-rollout
 seeds, sampled at temperature 1 by `VideoLM.generate` (crpo's HF path: seeded Gumbel sampling, one batched call)
-and by the vLLM engine (crpo/vllm_engine.py). Tokens per second = completion tokens / wall seconds of the
+and by the vLLM engine (crpo/training/vllm_engine.py). Tokens per second = completion tokens / wall seconds of the
 generate call, median of --repeats after one warm-up each. Then `crpo train` on one item of that clip (2 branches
 x G = 8, --steps steps, full fine-tuning) with rollout_engine=hf and =vllm: the median seconds per step and
 generation seconds per step from metrics.jsonl (engine start excluded: it is not part of a step).
@@ -61,12 +61,12 @@ def build_large_model(out: Path, layers: int) -> int:
 
 def worker_generate(model_dir: str, engine: str, max_new_tokens: int, repeats: int) -> dict:
     """Completion tokens/s of one engine on 2 branches x G rollouts of the clip (run in its own process)."""
-    from crpo.config import TrainConfig
-    from crpo.counterfactual import counterfactual
+    from crpo.training.config import TrainConfig
+    from crpo.data.counterfactual import counterfactual
     from crpo.models import VideoLM
-    from crpo.rollout import generate_in_chunks
-    from crpo.sampling import rollout_seed
-    from crpo.video import load_clip
+    from crpo.training.rollout import generate_in_chunks
+    from crpo.training.sampling import rollout_seed
+    from crpo.data.video import load_clip
 
     cfg = TrainConfig(model=model_dir, rollout_engine=engine, num_generations=G, max_new_tokens=max_new_tokens,
                       temperature=1.0, vllm_kv_cache_gb=1.0, vllm_max_model_len=4096)
@@ -78,7 +78,7 @@ def worker_generate(model_dir: str, engine: str, max_new_tokens: int, repeats: i
     t0 = time.perf_counter()
     vllm = None
     if engine == "vllm":
-        from crpo.vllm_engine import VLLMEngine
+        from crpo.training.vllm_engine import VLLMEngine
         vllm = VLLMEngine(adapter, cfg)
     start_s = time.perf_counter() - t0
     times, tokens = [], 0

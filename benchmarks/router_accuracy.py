@@ -18,9 +18,9 @@ Metrics per transform t, over the labelled items:
 - class: recall = share of items whose answer changes under t that get a class whose counterfactual is t with
   relation change (reverse: temporal or spatiotemporal; hflip: spatial); precision = share of the items given such
   a class whose answer does change.
-- relation (crpo.task_class.relation_class: what training uses): recall = share given change or same; precision =
+- relation (crpo.routing.classes.relation_class: what training uses): recall = share given change or same; precision =
   share of those that are right.
-- answer (crpo.task_class.counterfactual_target with the transform named: what the reward pays): recall = share
+- answer (crpo.routing.classes.counterfactual_target with the transform named: what the reward pays): recall = share
   given an answer (a letter, yes/no or "unlisted"); precision = share of those that are right. A wrong answer trains
   the model to give a wrong answer, so precision is the number to keep high.
 """
@@ -122,7 +122,7 @@ def jsonl(path) -> list[dict]:
 
 def predict(row: dict, transform: str) -> dict:
     """The router's class, relation and answer for one labelled row (works on older commits too)."""
-    from crpo.data import Item
+    from crpo.data.items import Item
     from crpo import task_class
 
     item = Item(row["id"], "v.mp4", row["question"], row["answer"], problem_type=row["problem_type"],
@@ -133,7 +133,7 @@ def predict(row: dict, transform: str) -> dict:
         target = task_class.counterfactual_target(item, transform, null_option=True)
         answer = "unlisted" if target.unlisted else target.answer
     else:  # before the reward needed answers: the rules' answer where they know one
-        from crpo.router import relation
+        from crpo.routing.rules import relation
         answer = relation(item, transform)[1]
     return {"class": cls, "relation": None if rel == "unknown" else rel, "answer": answer}
 

@@ -12,7 +12,7 @@
                before, restored here by `old_vision_path`)
 
 Step times are the trainer's own (`seconds` in metrics.jsonl: data, rollouts, rewards, loss, optimizer step,
-logging), from `crpo.trainer.train` in this process. The learning rate is 0, so the weights never move and step s
+logging), from `crpo.training.trainer.train` in this process. The learning rate is 0, so the weights never move and step s
 of every run samples exactly the completions a stand-alone `generate_rollouts` of step s samples (per-row seeds):
 (a) compares the trainer with its two unavoidable costs on identical batches, each timed alone. The CRPO run, the
 GRPO run and the parts alone alternate, round after round, and per-step medians are compared, so a busy spell of
@@ -45,8 +45,8 @@ CLOCK = time.perf_counter
 
 def run_trainer(common: list[str], algorithm: str, out: Path, steps: int) -> list[float]:
     """Per-step seconds of a fresh `train` run, warm-up step dropped."""
-    from crpo.config import TrainConfig, load_config
-    from crpo.trainer import train
+    from crpo.training.config import TrainConfig, load_config
+    from crpo.training.trainer import train
 
     train(load_config(TrainConfig, None, [*common, f"algorithm={algorithm}", f"output_dir={out}",
                                           f"max_steps={steps + 1}"]))
@@ -58,17 +58,17 @@ def run_trainer(common: list[str], algorithm: str, out: Path, steps: int) -> lis
 def old_vision_path():
     """Benchmark-only: the rollout inputs copy each branch's video G times and no features are precomputed, so
     generation and every log-prob pass run the vision tower on all 2G rows of every branch (crpo before issue 14)."""
-    import crpo.batching
-    from crpo.batching import take_rows
+    import crpo.models.batching
+    from crpo.models.batching import take_rows
     from crpo.models.adapter import VideoLM
 
-    saved = crpo.batching.share_videos, VideoLM.video_features
-    crpo.batching.share_videos = lambda inputs, rows, same_video=None: take_rows(inputs, rows)
+    saved = crpo.models.batching.share_videos, VideoLM.video_features
+    crpo.models.batching.share_videos = lambda inputs, rows, same_video=None: take_rows(inputs, rows)
     VideoLM.video_features = lambda self, inputs, model=None: None
     try:
         yield
     finally:
-        crpo.batching.share_videos, VideoLM.video_features = saved
+        crpo.models.batching.share_videos, VideoLM.video_features = saved
 
 
 def same_rollouts(a: Path, b: Path):
@@ -82,13 +82,13 @@ def same_rollouts(a: Path, b: Path):
 
 def time_parts(common: list[str], steps: int) -> tuple[list[float], list[float]]:
     """Generation alone and forward-backward alone on the CRPO batches of steps 1..steps (after a warm-up step 0)."""
-    from crpo.algorithms import policy_loss
-    from crpo.config import TrainConfig, load_config
-    from crpo.data import load_items
+    from crpo.rl.algorithms import policy_loss
+    from crpo.training.config import TrainConfig, load_config
+    from crpo.data.items import load_items
     from crpo.models import VideoLM
-    from crpo.rollout import generate_rollouts
-    from crpo.scoring import score_rollouts
-    from crpo.trainer import _rows, load_plans, step_items
+    from crpo.training.rollout import generate_rollouts
+    from crpo.rl.scoring import score_rollouts
+    from crpo.training.trainer import _rows, load_plans, step_items
 
     cfg = load_config(TrainConfig, None, [*common, "algorithm=crpo"])
     items = load_items(cfg.train_data)
@@ -154,11 +154,11 @@ def main():
     a = p.parse_args()
     if a.clock == "cpu":
         global CLOCK
-        import crpo.trainer
+        import crpo.training.trainer
         torch.set_num_threads(1)  # CPU time of one thread is work done; several threads add their spin-waits
         CLOCK = time.process_time
         # The trainer times its steps with time.perf_counter: give its module a `time` whose perf_counter is ours.
-        crpo.trainer.time = type("CpuClock", (), {"perf_counter": staticmethod(time.process_time)})
+        crpo.training.trainer.time = type("CpuClock", (), {"perf_counter": staticmethod(time.process_time)})
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model, data = (a.model, a.train_data) if a.model else build_world(tmp)

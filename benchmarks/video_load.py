@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crpo.counterfactual import counterfactual
-from crpo.video import load_clip
+from crpo.data.counterfactual import counterfactual
+from crpo.data.video import load_clip
 
 VIDEOS = Path("/work/shared/data/videos")
 TRANSFORMS = ("hflip", "reverse", "hflip+reverse")  # the counterfactual branches of CRPO

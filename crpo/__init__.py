@@ -8,7 +8,7 @@ Attributes are imported on first use so that `crpo --help` and light tools stay 
 """
 __version__ = "0.1.0"
 
-_LAZY = {"load_clip": "crpo.video", "Clip": "crpo.video", "Item": "crpo.data", "load_items": "crpo.data"}
+_LAZY = {"load_clip": "crpo.data.video", "Clip": "crpo.data.video", "Item": "crpo.data.items", "load_items": "crpo.data.items"}
 
 
 def __getattr__(name):
@@ -18,7 +18,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'crpo' has no attribute '{name}'")
 
 
-# Not lazy: importing the submodule crpo.counterfactual sets the package attribute `counterfactual` to the module,
+# Not lazy: importing the submodule crpo.data.counterfactual sets the package attribute `counterfactual` to the module,
 # which would shadow a lazily provided function of the same name. Binding the function here, after that import,
 # keeps `from crpo import counterfactual` the function (numpy: about 0.1 s more at start-up).
-from crpo.counterfactual import counterfactual  # noqa: E402
+from crpo.data.counterfactual import counterfactual  # noqa: E402

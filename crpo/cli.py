@@ -24,7 +24,7 @@ def _synth(a):
 
 
 def _route(a):
-    from crpo.llm_router import LLMError, class_counts, route_classes, route_to_cache
+    from crpo.routing.llm import LLMError, class_counts, route_classes, route_to_cache
     try:
         if a.llm:
             if not a.cache:
@@ -50,13 +50,13 @@ def _route(a):
 
 
 def _data_import(a):
-    from crpo.importers import import_file
+    from crpo.data.importers import import_file
     n = import_file(a.format, a.src, a.out, video_root=a.video_root)
     print(f"wrote {n} items to {a.out}", file=sys.stderr)
 
 
 def _data_check(a):
-    from crpo.check import check_file
+    from crpo.data.check import check_file
     return check_file(a.file, a.video_root, strict=a.strict, out=a.out, max_text_tokens=a.max_text_tokens,
                       model=a.model)
 
@@ -68,12 +68,12 @@ def _model_tiny(a):
 
 
 def _train(a):
-    from crpo.trainer import main as train_main
+    from crpo.training.trainer import main as train_main
     train_main(a.config, a.overrides)
 
 
 def _sft(a):
-    from crpo.sft import main as sft_main
+    from crpo.training.sft import main as sft_main
     sft_main(a.config, a.overrides)
 
 
@@ -104,7 +104,7 @@ def _run_settings(a) -> dict:
 def _eval(a):
     from crpo.bench.evaluate import evaluate
     settings = _run_settings(a)
-    from crpo.distributed import run_failing_fast  # several processes: one failing stops all
+    from crpo.parallel.distributed import run_failing_fast  # several processes: one failing stops all
     metrics = run_failing_fast(evaluate, model=a.model, bench=a.bench, fmt=a.format, video_root=a.video_root,
                                out=a.out, batch_size=a.batch_size, limit=a.limit, null_option=a.null_option,
                                device=a.device, max_text_tokens=a.max_text_tokens, **settings)
@@ -115,7 +115,7 @@ def _eval(a):
 def _audit(a):
     from crpo.bench.audit import audit
     settings = _run_settings(a)
-    from crpo.distributed import run_failing_fast  # several processes: one failing stops all
+    from crpo.parallel.distributed import run_failing_fast  # several processes: one failing stops all
     result = run_failing_fast(audit, model=a.model, items=a.items, video_root=a.video_root, out=a.out,
                               batch_size=a.batch_size, limit=a.limit, device=a.device,
                               max_text_tokens=a.max_text_tokens, **settings)
@@ -130,7 +130,7 @@ def _score(a):
         from pathlib import Path
         out = Path(a.out)
         if out.exists() and not out.is_dir():
-            from crpo.data import DataError
+            from crpo.data.items import DataError
             raise DataError(f"--out {out}: is a file, not a directory")
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
@@ -147,7 +147,7 @@ def _demo(a):
     # The demo builds or ships every model it uses: it must never reach a hub, and its subprocesses inherit this
     # (set before transformers / huggingface_hub are imported, which read it once).
     os.environ["HF_HUB_OFFLINE"] = "1"
-    from crpo.demo import run_demo
+    from crpo.demo.pipeline import run_demo
     run_demo(out=a.out, quick=a.quick, seeds=a.seeds, pretrain_base=a.pretrain_base)
 
 
@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_model_tiny)
 
-    from crpo.config import SFTConfig, TrainConfig, describe  # dataclasses and yaml only: still instant
+    from crpo.training.config import SFTConfig, TrainConfig, describe  # dataclasses and yaml only: still instant
     commands = (("train", _train, "RL post-training: crpo | grpo | grpo_cf_aug | tgrpo | arrowrl", TrainConfig),
                 ("sft", _sft, "supervised warm start on items", SFTConfig))
     for name, func, what, cls in commands:
@@ -373,8 +373,8 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from crpo.config import ConfigError
-    from crpo.data import DataError
+    from crpo.training.config import ConfigError
+    from crpo.data.items import DataError
     try:
         rc = args.func(args)
     except (DataError, ConfigError) as e:  # bad input: one line naming the file, row or key, and the reason

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from crpo.algorithms import advantages_by_group, group_advantages, policy_loss
+from crpo.rl.algorithms import advantages_by_group, group_advantages, policy_loss
 
 
 # ----------------------------------------------------------------------------------------------- advantages

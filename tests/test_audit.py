@@ -15,7 +15,7 @@ import pytest
 from crpo.bench.audit import audit, choices_of, route_of
 from crpo.bench.audit_metrics import CLIPS
 from crpo.cli import main as crpo_main
-from crpo.data import Item, load_items, write_jsonl
+from crpo.data.items import Item, load_items, write_jsonl
 from shared_data import VIDEOS
 
 NUM_FRAMES = 4

@@ -12,7 +12,7 @@ import pytest
 
 from crpo.bench.audit import route_of, score_audit
 from crpo.bench.audit_metrics import CLIPS, kl_divergence, summarize
-from crpo.data import LETTERS, load_items
+from crpo.data.items import LETTERS, load_items
 from crpo.synth.scenes import Scene, transform_truth
 
 

@@ -4,8 +4,8 @@ import pytest
 
 from crpo.bench.builder import build_bench, decode_all
 from crpo.cli import main as cli_main
-from crpo.data import Item, load_items, write_jsonl
-from crpo.video import write_video
+from crpo.data.items import Item, load_items, write_jsonl
+from crpo.data.video import write_video
 
 from shared_data import BIKES
 

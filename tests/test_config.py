@@ -1,7 +1,7 @@
 import pytest
 
-from crpo.config import ConfigError, TrainConfig, describe, load_config
-from crpo.trainer import step_items
+from crpo.training.config import ConfigError, TrainConfig, describe, load_config
+from crpo.training.trainer import step_items
 
 
 def test_yaml_then_overrides(tmp_path):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from crpo.counterfactual import TRANSFORMS, counterfactual, derangement
-from crpo.video import Clip, load_clip
+from crpo.data.counterfactual import TRANSFORMS, counterfactual, derangement
+from crpo.data.video import Clip, load_clip
 
 from shared_data import VIDEOS
 
@@ -87,7 +87,7 @@ def test_in_memory_clip():
 
 
 def test_package_exports_the_function_even_after_the_submodule_is_imported():
-    import crpo.counterfactual  # noqa: F401  (what every training run does first)
+    import crpo.data.counterfactual  # noqa: F401  (what every training run does first)
     from crpo import counterfactual as exported
     from crpo import load_clip
     assert callable(exported) and exported.__name__ == "counterfactual" and callable(load_clip)

@@ -7,13 +7,13 @@ import math
 import pytest
 from transformers import AutoModelForImageTextToText
 
-from crpo.config import TrainConfig
-from crpo.data import LETTERS, load_items
-from crpo.demo import ALGORITHMS, DYNAMIC_CATEGORIES, WORLD, DemoSettings, counterfactual_labels, rl_config, \
+from crpo.training.config import TrainConfig
+from crpo.data.items import LETTERS, load_items
+from crpo.demo.pipeline import ALGORITHMS, DYNAMIC_CATEGORIES, WORLD, DemoSettings, counterfactual_labels, rl_config, \
     run_demo, start_set
-from crpo.demo_base import CODE_WORDS, SHIPPED_BASE, BaseRecipe, code_word_item, pretrain_base, pretraining_set
-from crpo.demo_report import run_metrics
-from crpo.demo_stats import mean_std, paired_difference, t_cdf, t_quantile
+from crpo.demo.base import CODE_WORDS, SHIPPED_BASE, BaseRecipe, code_word_item, pretrain_base, pretraining_set
+from crpo.demo.report import run_metrics
+from crpo.demo.stats import mean_std, paired_difference, t_cdf, t_quantile
 from crpo.synth import generate
 
 TOY = DemoSettings(train_items=8, bench_pairs=4, start_items=8, start_max_steps=2, start_check_steps=1,

@@ -4,8 +4,8 @@ with the same global batch ends, step by step (learning rate, gradient norm, rew
 What makes it hold: rollouts are sampled with per-row seeds from (run, step, item position in the global batch,
 rollout), so the split does not change a single completion; items are sharded whole (both branches on one rank),
 so rewards and advantages are computed from the same groups; micro-batch losses are weighted by their share of the
-global batch (crpo.trainer._micro_weight) so that the averaged gradient is the single-process gradient; accelerate
-accumulates the micro-batches and steps optimizer and scheduler once per RL step (crpo.distributed.make_accelerator).
+global batch (crpo.training.trainer._micro_weight) so that the averaged gradient is the single-process gradient; accelerate
+accumulates the micro-batches and steps optimizer and scheduler once per RL step (crpo.parallel.distributed.make_accelerator).
 
 Every run uses a linear schedule with warm-up (accelerate used to step a prepared scheduler once per process) and
 beta > 0 (a reference model: an unsharded copy on DDP, sharded under FSDP). Launch: `accelerate launch
@@ -20,8 +20,8 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText
 
-from crpo.data import load_items
-from crpo.trainer import step_items
+from crpo.data.items import load_items
+from crpo.training.trainer import step_items
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "accelerate"
 STEPS = 3
@@ -188,7 +188,7 @@ def test_a_failing_rank_stops_every_rank_with_its_message(run_crpo, rl_args, wor
 
 def test_micro_batches_are_always_exactly_n():
     """accelerate syncs and steps on its n-th backward: a process with fewer rows than n pads with weight-0 parts."""
-    from crpo.trainer import split_micro_batches
+    from crpo.training.trainer import split_micro_batches
     parts, scale = split_micro_batches(list(range(10)), 4)
     assert [len(p) for p in parts] == [3, 3, 2, 2] and scale == [1.0] * 4
     assert sorted(i for p in parts for i in p) == list(range(10))

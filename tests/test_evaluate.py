@@ -18,8 +18,8 @@ import pytest
 from crpo.bench.evaluate import evaluate, read_done
 from crpo.bench.score import dybench_metrics
 from crpo.cli import main as crpo_main
-from crpo.data import DataError, load_items, write_jsonl
-from crpo.answers import extract_answer
+from crpo.data.items import DataError, load_items, write_jsonl
+from crpo.rl.answers import extract_answer
 
 BIN = Path(sys.executable).parent
 NUM_FRAMES = 4       # of the world's 8: halves the vision tokens

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from crpo.data import DataError, load_items
-from crpo.importers import convert, import_file
+from crpo.data.items import DataError, load_items
+from crpo.data.importers import convert, import_file
 
 
 def write(path, rows, jsonl=False):
@@ -31,9 +31,9 @@ def test_videor1_multiple_choice_numerical_and_image_skip(tmp_path, capsys):
 
 
 def test_videor1_keeps_regression_ocr_and_free_form_reward_types(tmp_path):
-    from crpo.prompts import question_text
-    from crpo.answers import extract_answer
-    from crpo.rewards import accuracy_reward
+    from crpo.data.prompts import question_text
+    from crpo.rl.answers import extract_answer
+    from crpo.rl.rewards import accuracy_reward
     src = write(tmp_path / "r1.jsonl", [
         {"problem_id": "r", "problem": "How far apart are the chairs (m)?", "solution": "<answer>1,250.5</answer>",
          "path": "a.mp4", "problem_type": "regression", "data_type": "video"},

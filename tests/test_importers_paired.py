@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crpo.cli import main as crpo_main
-from crpo.data import load_items
+from crpo.data.items import load_items
 
 
 def run_import(fmt, src, out):

@@ -1,4 +1,4 @@
-"""The LLM router's code path (crpo/llm_router.py, `crpo route`), not its accuracy.
+"""The LLM router's code path (crpo/routing/llm.py, `crpo route`), not its accuracy.
 
 - the reply parser on many reply styles, and the fallback rule on recorded replies (a stub backend: parser only);
 - a tiny random chat model built offline here: its replies are unparseable, so every item falls back, counted;
@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from crpo import cli, llm_backends, llm_router
-from crpo.data import DataError, Item, write_jsonl
-from crpo.llm_router import build_messages, load_route_cache, parse_reply, read_route_cache, route_with_llm
-from crpo.task_class import question_class
+from crpo import cli
+from crpo.routing import llm_backends, llm as llm_router
+from crpo.data.items import DataError, Item, write_jsonl
+from crpo.routing.llm import build_messages, load_route_cache, parse_reply, read_route_cache, route_with_llm
+from crpo.routing.classes import question_class
 
 BIN = Path(sys.executable).parent
 
@@ -367,10 +368,10 @@ def test_torn_last_line_is_repaired_on_resume_only(tmp_path):
 
 
 
-# --- option maps (crpo/llm_maps.py) --------------------------------------------------------------------------------
+# --- option maps (crpo/routing/llm_maps.py) --------------------------------------------------------------------------------
 
-from crpo.llm_maps import parse_map, parse_maps  # noqa: E402
-from crpo.task_class import counterfactual_target  # noqa: E402
+from crpo.routing.llm_maps import parse_map, parse_maps  # noqa: E402
+from crpo.routing.classes import counterfactual_target  # noqa: E402
 
 ABC = ("A", "B", "C")
 
@@ -462,7 +463,7 @@ def test_endpoint_maps_are_cached_and_old_rows_stay_valid(server, tmp_path, caps
 
 
 def load_items_one(path):
-    from crpo.data import load_items
+    from crpo.data.items import load_items
     (item,) = load_items(path)
     return item
 
@@ -472,9 +473,9 @@ def test_training_plans_read_the_cache_rows_load_route_cache_returns(tmp_path):
     is the LLM map's answer where the rules cannot map, and a conflicting row gives 2G original rollouts, noted."""
     import numpy as np
 
-    from crpo.config import TrainConfig
-    from crpo.methods import METHODS
-    from crpo.video import Clip
+    from crpo.training.config import TrainConfig
+    from crpo.rl.methods import METHODS
+    from crpo.data.video import Clip
 
     kneel = mc("kneel", "What is the woman doing?", ["kneeling down", "getting up", "dancing"], "A")
     ball = mc("ball", "Which direction does the ball move?", ["left", "right"], "A")

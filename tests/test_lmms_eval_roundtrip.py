@@ -12,8 +12,8 @@ import pytest
 from crpo.bench.lmms_task import write_lmms_task
 from crpo.bench.score import score_file
 from crpo.cli import main as crpo_main
-from crpo.data import DataError, LETTERS, load_items, write_jsonl
-from crpo.prompts import question_text
+from crpo.data.items import DataError, LETTERS, load_items, write_jsonl
+from crpo.data.prompts import question_text
 from lmms_reference import evaluate_tasks, save_samples
 from mixed_outputs import mc_output
 

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from crpo.config import ConfigError, TrainConfig, load_config
-from crpo.data import Item
-from crpo.methods import METHODS
-from crpo.methods.common import NULL_OPTION, Branch, ItemPlan, null_option_on, with_null_option
-from crpo.answers import extract_answer
-from crpo.scoring import score_rollouts
-from crpo.video import Clip
+from crpo.training.config import ConfigError, TrainConfig, load_config
+from crpo.data.items import Item
+from crpo.rl.methods import METHODS
+from crpo.rl.methods.common import NULL_OPTION, Branch, ItemPlan, null_option_on, with_null_option
+from crpo.rl.answers import extract_answer
+from crpo.rl.scoring import score_rollouts
+from crpo.data.video import Clip
 
 G = 8
 DIRECTION = Item(id="d1", video="v.mp4", question="Which way does the ball move?", options=["left", "right"],
@@ -187,8 +187,8 @@ def test_config_rejects_unknown_choices_naming_the_allowed_values(key, value):
 
 
 def test_counterfactual_target_follows_the_class_and_a_cached_llm_decision():
-    from crpo.prompts import question_text
-    from crpo.task_class import counterfactual_target
+    from crpo.data.prompts import question_text
+    from crpo.routing.classes import counterfactual_target
     lexicon = counterfactual_target(DIRECTION)
     assert (lexicon.transform, lexicon.relation, lexicon.question_class) == ("reverse", "change", "spatiotemporal")
     assert lexicon.answer == "B" and lexicon.source == "lexicon"
@@ -215,8 +215,8 @@ def test_every_classified_item_of_a_tempcompass_style_file_gets_a_counterfactual
     # default needs the counterfactual answer (or knows it is not listed); cf-aug needs a listed answer.
     from pathlib import Path
 
-    from crpo.importers import convert
-    from crpo.task_class import counterfactual_target, question_class
+    from crpo.data.importers import convert
+    from crpo.routing.classes import counterfactual_target, question_class
     items = convert("tempcompass", Path(__file__).parent / "data" / "tempcompass_style.json")
     classified = [it for it in items if question_class(it) != "unknown"]
     literal = [it for it in items if not counterfactual_target(it).skip]
@@ -232,7 +232,7 @@ def test_eval_steps_without_a_bench_is_a_config_error():
 
 
 def test_constant_schedule_keeps_its_warm_up():
-    from crpo.trainer import make_scheduler
+    from crpo.training.trainer import make_scheduler
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = make_scheduler(opt, cfg(lr_scheduler="constant", warmup_steps=4), total_steps=10)
     lrs = []

@@ -1,6 +1,6 @@
 """Several machines, on loopback: 2 "machines" x 1 process (two `accelerate launch --num_machines 2 --machine_rank
 0|1` commands on this host, gloo over 127.0.0.1) train and evaluate like one process, with one output directory
-(a shared disk) and with one per machine (nodes that share no disk: crpo/checkpoint.py's policy).
+(a shared disk) and with one per machine (nodes that share no disk: crpo/training/checkpoint.py's policy).
 
 What differs from test_distributed.py's 2 processes on one machine: every process is its node's first (local rank 0),
 torchrun's agents meet over TCP, and each machine may write into its own output_dir. What was not run here: real
@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from test_distributed import CONFIGS, jsonl, max_diff, state
 
-from crpo.distributed import launch_mismatch
+from crpo.parallel.distributed import launch_mismatch
 
 STEPS = 3
 # A constant lr after 2 warm-up steps: the schedule of a 2-step run resumed to 3 is the 3-step run's.
@@ -143,7 +143,7 @@ def test_another_save_of_the_same_step_is_another_checkpoint(runs, tmp_path):
     ckpt = tmp_path / "checkpoint-2"
     shutil.copytree(out["node0"] / "checkpoint-2", ckpt)
     trainer_state = json.loads((ckpt / "trainer_state.json").read_text())
-    from crpo.checkpoint import checkpoint_files
+    from crpo.training.checkpoint import checkpoint_files
     before = checkpoint_files(ckpt)
     (ckpt / "trainer_state.json").write_text(json.dumps({**trainer_state, "save_id": "0" * 32}))
     after = checkpoint_files(ckpt)

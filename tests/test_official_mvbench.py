@@ -12,7 +12,7 @@ import random
 import pytest
 
 from crpo.bench.score import score_file
-from crpo.data import LETTERS, Item, write_jsonl
+from crpo.data.items import LETTERS, Item, write_jsonl
 from lmms_reference import official_yaml, replayed_outputs, run_official
 from mixed_outputs import mc_output, options, prediction_rows
 

@@ -15,8 +15,8 @@ import pytest
 
 from crpo.bench.mvp import mvp_choice
 from crpo.bench.score import score_file
-from crpo.data import write_jsonl
-from crpo.importers import convert
+from crpo.data.items import write_jsonl
+from crpo.data.importers import convert
 from lmms_reference import official_yaml, replayed_outputs, run_official
 from mixed_outputs import LETTERS, STYLES, options, prediction_rows
 

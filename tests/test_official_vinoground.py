@@ -15,7 +15,7 @@ import random
 import pytest
 
 from crpo.bench.score import score_file
-from crpo.data import Item, write_jsonl
+from crpo.data.items import Item, write_jsonl
 from lmms_reference import official_yaml, run_official
 from mixed_outputs import EMPTY_STYLES, STYLES, mc_output, phrase
 

@@ -17,8 +17,8 @@ import pytest
 
 from crpo.bench.score import score_file
 from crpo.bench.vitatecs import caption_is_a, for_question
-from crpo.data import load_items, write_jsonl
-from crpo.importers import convert
+from crpo.data.items import load_items, write_jsonl
+from crpo.data.importers import convert
 from lmms_reference import official_yaml, replayed_outputs, run_official
 from mixed_outputs import mc_output, phrase, prediction_rows
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText
 
-from crpo.checkpoint import lora_scaling, merge_lora_state_dict, rotate_checkpoints
-from crpo.config import ConfigError, TrainConfig, load_config
-from crpo.trainer import prepare_policy
+from crpo.training.checkpoint import lora_scaling, merge_lora_state_dict, rotate_checkpoints
+from crpo.training.config import ConfigError, TrainConfig, load_config
+from crpo.training.trainer import prepare_policy
 
 
 def test_a_1e6_update_moves_fp32_master_weights_where_pure_bf16_would_not(tiny_model):

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from crpo.bench.report import write_report
-from crpo.data import DataError
+from crpo.data.items import DataError
 
 
 def metrics(p_dir, p_static):

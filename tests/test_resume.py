@@ -1,7 +1,7 @@
 """A run SIGKILLed after a checkpoint and resumed ends exactly where an uninterrupted run ends.
 
-Why it can: the data position is the step (crpo.trainer.step_items), rollouts are sampled from per-row seeds
-(crpo.sampling), and a checkpoint holds model, optimizer and scheduler state written atomically (checkpoint-N.tmp
+Why it can: the data position is the step (crpo.training.trainer.step_items), rollouts are sampled from per-row seeds
+(crpo.training.sampling), and a checkpoint holds model, optimizer and scheduler state written atomically (checkpoint-N.tmp
 renamed when complete). metrics.jsonl drops the rows the killed run wrote past its checkpoint.
 """
 import json

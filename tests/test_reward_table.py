@@ -1,13 +1,13 @@
 """The reward pays for the right change: what scripted policies earn under the default config, computed with the
-trainer's own plan -> null option -> score path (crpo/methods/policy_table.py), for 2, 3 and 4 options, the null
+trainer's own plan -> null option -> score path (crpo/rl/methods/policy_table.py), for 2, 3 and 4 options, the null
 option on and off, the answer in every position. The table in the README is this module's output."""
 import itertools
 
 import pytest
 
-from crpo.config import TrainConfig
-from crpo.data import LETTERS, Item
-from crpo.methods.policy_table import policy_rewards
+from crpo.training.config import TrainConfig
+from crpo.data.items import LETTERS, Item
+from crpo.rl.methods.policy_table import policy_rewards
 
 QUESTIONS = ("Which direction does the square move?", "In which direction is the ball rolling?")
 FILLERS = ("up", "down", "it stays still")

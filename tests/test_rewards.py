@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from crpo.answer_metrics import rouge_l
-from crpo.answers import extract_answer
-from crpo.rewards import (accuracy_reward, answer_score, combine_rewards, counterfactual_relation_reward,
+from crpo.rl.answer_metrics import rouge_l
+from crpo.rl.answers import extract_answer
+from crpo.rl.rewards import (accuracy_reward, answer_score, combine_rewards, counterfactual_relation_reward,
                           format_reward, tgrpo_bonus)
 
 OPTIONS = ["moving left", "moving right", "not moving"]
@@ -221,7 +221,7 @@ def test_combine_rewards():
 
 def test_partial_types_compare_by_their_own_score_not_by_string():
     # "The man opens the door." paraphrases "He opens the door."; "He closes the door." is the change
-    from crpo.rewards import behave_reward
+    from crpo.rl.rewards import behave_reward
     paraphrase, change = "the man opens the door", "he closes the door"
     literal = behave_reward([paraphrase, change, None], "change", "He opens the door.", "free_form")
     assert literal[0] < 0.5 and literal[2] == 0.0  # a paraphrase is (mostly) no change; unreadable never behaves

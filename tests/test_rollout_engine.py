@@ -8,10 +8,10 @@ import copy
 import pytest
 import torch
 
-from crpo.algorithms import policy_loss
-from crpo.config import ConfigError, TrainConfig, load_config
+from crpo.rl.algorithms import policy_loss
+from crpo.training.config import ConfigError, TrainConfig, load_config
 from conftest import has_vllm
-from crpo.vllm_engine import EngineError, VLLMEngine, check_prompt_ids, hf_state_dict, make_rollout_engine
+from crpo.training.vllm_engine import EngineError, VLLMEngine, check_prompt_ids, hf_state_dict, make_rollout_engine
 
 
 def test_engine_keys_default_to_hf_and_are_checked():
@@ -82,7 +82,7 @@ def test_without_vllm_the_engine_is_a_one_line_error(run_crpo, tiny_model, world
 def test_several_processes_need_the_trainers_process_group(monkeypatch):
     """Under a launcher the engine joins the trainer's process group (external_launcher); without one it is a
     one-line error, not vLLM creating a group of its own."""
-    from crpo.vllm_engine import launcher_kwargs
+    from crpo.training.vllm_engine import launcher_kwargs
     assert launcher_kwargs() == {}  # one process: vLLM's own in-process setup, unchanged
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(EngineError, match="process group"):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from crpo.data import DataError, Item, write_jsonl
-from crpo.llm_router import route_classes
-from crpo.router import categorize, choose_transform, option_map, relation, route
+from crpo.data.items import DataError, Item, write_jsonl
+from crpo.routing.llm import route_classes
+from crpo.routing.rules import categorize, choose_transform, option_map, relation, route
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING_KEYS = ("class", "class_transform", "train_transform", "train_skip", "train_answer",
@@ -319,7 +319,7 @@ def test_cli_route_prints_one_json_line_per_item(tmp_path):
     lines = out.splitlines()
     assert len(lines) == len(items)
     rows = [json.loads(line) for line in lines]
-    from crpo.task_class import CLASS_TRANSFORM, question_class
+    from crpo.routing.classes import CLASS_TRANSFORM, question_class
     assert [{k: v for k, v in r.items() if k not in TRAINING_KEYS} for r in rows] == [route(i) for i in items]
     assert [r["class"] for r in rows] == [question_class(i) for i in items]
     assert [r["class_transform"] for r in rows] == [CLASS_TRANSFORM.get(r["class"]) for r in rows]

@@ -1,10 +1,10 @@
-"""The router's phrase families (crpo/router_phrases.py, crpo/lexicon.py): one test per family, on phrasings of the
+"""The router's phrase families (crpo/routing/phrases.py, crpo/routing/lexicon.py): one test per family, on phrasings of the
 kind real benchmarks use (written here, not copied), checked through the public relation / unlisted / class API."""
 import pytest
 
-from crpo.data import Item
-from crpo.router import option_map, relation, unlisted
-from crpo.task_class import counterfactual_target, question_class
+from crpo.data.items import Item
+from crpo.routing.rules import option_map, relation, unlisted
+from crpo.routing.classes import counterfactual_target, question_class
 
 U = ("unknown", None)
 

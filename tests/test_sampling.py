@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from crpo.sampling import M32, GumbelSampler, mix32, mul32, rollout_seed, seeded_sampling, uniform_bits
+from crpo.training.sampling import M32, GumbelSampler, mix32, mul32, rollout_seed, seeded_sampling, uniform_bits
 
 
 def test_rows_do_not_depend_on_the_batch_they_are_in():

@@ -6,7 +6,7 @@ import pytest
 
 from crpo.bench.score import score_file
 from crpo.cli import main as cli_main
-from crpo.data import DataError, Item, write_jsonl
+from crpo.data.items import DataError, Item, write_jsonl
 
 COLOURS = {"A": "red", "B": "blue"}
 

@@ -5,7 +5,7 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoTokenizer
 
 from crpo.cli import main as cli_main
-from crpo.sft import target_ids
+from crpo.training.sft import target_ids
 
 
 def losses(out) -> list[float]:

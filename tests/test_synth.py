@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from crpo.data import LETTERS, DataError, load_items
+from crpo.data.items import LETTERS, DataError, load_items
 from crpo.synth import generate
 from crpo.synth.render import BACKGROUND, render
 from crpo.synth.scenes import CATEGORIES, CUE_COLOURS, DYNAMIC, KINDS, PALETTE, SIZE_QUESTIONS, SIZES, Config, num_answers
@@ -341,7 +341,7 @@ def test_answers_match_decoded_pixels(world):
 # The router is right for every item of a synthetic bench
 
 def test_router_is_right_for_every_bench_item(world):
-    from crpo.router import choose_transform, relation
+    from crpo.routing.rules import choose_transform, relation
 
     bench = load_items(world / "bench.jsonl")
     wrong = []
@@ -357,10 +357,10 @@ def test_router_is_right_for_every_bench_item(world):
 
 def test_router_reads_every_items_class_and_counterfactual_answer_from_text(world):
     """Every multiple-choice item, every phrasing, options with and without the counterfactual answer: the class
-    (crpo.task_class) follows from the world's truth, and under the class's transform the router's counterfactual
+    (crpo.routing.classes) follows from the world's truth, and under the class's transform the router's counterfactual
     answer is the world's where it is listed and unknown where it is not (there "None of the above" is right)."""
-    from crpo.router import relation
-    from crpo.task_class import CLASS_TRANSFORM, question_class, relation_class
+    from crpo.routing.rules import relation
+    from crpo.routing.classes import CLASS_TRANSFORM, question_class, relation_class
 
     items = [i for i in load_items(world / "train.jsonl") + load_items(world / "bench.jsonl")
              if i.problem_type == "multiple_choice"]

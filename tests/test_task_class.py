@@ -1,4 +1,4 @@
-"""The paper's question classes from the lexicon (crpo.task_class) on realistic questions, and the cache override.
+"""The paper's question classes from the lexicon (crpo.routing.classes) on realistic questions, and the cache override.
 
 The table holds TempCompass-shaped questions (its direction, order, attribute_change and speed aspects, their
 categories as the importer sets them) and static ones. "unknown" is an expected answer where the lexicon cannot
@@ -6,8 +6,8 @@ know: those are the items the LLM router (`crpo route --llm`) is for.
 """
 import pytest
 
-from crpo.data import Item
-from crpo.task_class import CLASS_RELATION, CLASS_TRANSFORM, QUESTION_CLASSES, question_class, relation_class
+from crpo.data.items import Item
+from crpo.routing.classes import CLASS_RELATION, CLASS_TRANSFORM, QUESTION_CLASSES, question_class, relation_class
 
 
 def mc(question, options, answer="A", category=None):
@@ -132,7 +132,7 @@ def test_cached_class_wins_and_garbage_is_ignored():
 
 def test_llm_class_that_contradicts_a_definite_rule_gets_no_branch():
     """Issue 23: a cached "static" on a left/right motion would pay repeating "left" on the mirrored clip."""
-    from crpo.task_class import counterfactual_target
+    from crpo.routing.classes import counterfactual_target
     ball = mc("Which direction does the ball move?", ["left", "right"], "A")
     assert counterfactual_target(ball, cached="static").skip == "llm_conflict"
     assert counterfactual_target(ball, cached={"class": "static", "source": "llm"}).skip == "llm_conflict"

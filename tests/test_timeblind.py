@@ -6,7 +6,7 @@ import pytest
 
 from crpo.bench.score import score_file
 from crpo.bench.timeblind import extract_choice, instance_codes, timeblind_metrics
-from crpo.data import Item, write_jsonl
+from crpo.data.items import Item, write_jsonl
 
 
 @pytest.mark.parametrize("text,kind,code", [

@@ -12,8 +12,8 @@ import torch
 from transformers import AutoModelForImageTextToText
 
 from crpo.cli import main as cli_main
-from crpo.data import read_jsonl, write_jsonl
-from crpo.trainer import step_items
+from crpo.data.items import read_jsonl, write_jsonl
+from crpo.training.trainer import step_items
 
 REQUIRED = ("step", "loss", "reward/orig", "reward/cf", "acc/orig", "acc/cf", "crr", "kl", "seconds")
 
@@ -184,11 +184,11 @@ def test_unknown_config_key_lists_close_matches(run_crpo, tmp_path):
 def test_items_stored_as_video_plus_transform_train(algorithm, rl_args, world, tmp_path):
     # A twin stored as "original video + transform" (crpo bench build without --materialize) is its own original:
     # its counterfactual branch transforms it again instead of failing on a twice-transformed clip.
-    from crpo.router import relation
+    from crpo.routing.rules import relation
     items = [it for _, it in read_jsonl(world / "train.jsonl")]
     twins = []
     for row in items[:8]:
-        from crpo.data import item_from_json
+        from crpo.data.items import item_from_json
         item = item_from_json(row)
         rel, answer = relation(item, "reverse")
         if rel != "unknown":

@@ -14,8 +14,8 @@ import av
 import pytest
 
 from crpo.cli import main as crpo_main
-from crpo.data import DataError, load_items
-from crpo.video import load_clip
+from crpo.data.items import DataError, load_items
+from crpo.data.video import load_clip
 from shared_data import VIDEOS
 
 CLIPS = sorted(p.name for p in VIDEOS.glob("*.mp4"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from crpo.cli import main as crpo_main
-from crpo.data import load_items
+from crpo.data.items import load_items
 
 BIN = Path(sys.executable).parent
 NUM_FRAMES, MAX_NEW_TOKENS = 4, 4
@@ -183,7 +183,7 @@ def test_truncated_video_stops_eval_before_the_model_loads_naming_the_item(tmp_p
 
 
 def test_a_hub_id_is_passed_on_only_with_the_opt_in_and_never_offline(monkeypatch):
-    from crpo.data import DataError
+    from crpo.data.items import DataError
     from crpo.models.local import from_pretrained_kwargs, model_source
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("CRPO_ALLOW_DOWNLOADS", raising=False)

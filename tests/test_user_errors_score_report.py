@@ -5,7 +5,7 @@ import json
 import pytest
 
 from crpo.cli import main as crpo_main
-from crpo.data import Item, write_jsonl
+from crpo.data.items import Item, write_jsonl
 
 
 def bench_items(n_pairs: int) -> list[Item]:

@@ -57,7 +57,7 @@ def test_yaml_mistakes(tmp_path, capsys):
     rc, err = run(capsys, "train", "--config", config)
     assert rc == 2 and f"{config}: config key 'lora'" in one_line(err)
 
-    from crpo.config import TrainConfig, load_config
+    from crpo.training.config import TrainConfig, load_config
     config.write_text("learning_rate: 1e-5\nmax_steps: 2\nbeta: 1e-2\n")  # YAML 1.1 reads 1e-5 as a string
     cfg = load_config(TrainConfig, config)
     assert (cfg.learning_rate, cfg.beta, cfg.max_steps) == (1e-5, 1e-2, 2)
@@ -100,7 +100,7 @@ def test_help_lists_every_algorithm_and_says_which_transform_training_uses():
     out = subprocess.run([str(BIN / "crpo"), "--help"], capture_output=True, text=True).stdout
     train = subprocess.run([str(BIN / "crpo"), "train", "--help"], capture_output=True, text=True).stdout
     route = subprocess.run([str(BIN / "crpo"), "route", "--help"], capture_output=True, text=True).stdout
-    from crpo.methods import METHODS
+    from crpo.rl.methods import METHODS
     for algorithm in METHODS:
         assert algorithm in out and algorithm in train.split("\n\n")[1], algorithm
     assert "class_transform" in " ".join(route.split()) and "crpo train" in route

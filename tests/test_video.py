@@ -7,8 +7,8 @@ import av
 import numpy as np
 import pytest
 
-from crpo.data import DataError
-from crpo.video import INTERPOLATION, decode_plan, load_clip, sample_indices, smart_resize
+from crpo.data.items import DataError
+from crpo.data.video import INTERPOLATION, decode_plan, load_clip, sample_indices, smart_resize
 
 from shared_data import VIDEOS
 CLIPS = {  # name: (height, width, frames, fps)

@@ -1,13 +1,13 @@
-"""Video-R1's reward types (crpo/answer_metrics.py, crpo/rewards.py `answer_score`): hand values, and the same
+"""Video-R1's reward types (crpo/rl/answer_metrics.py, crpo/rl/rewards.py `answer_score`): hand values, and the same
 numbers as the libraries Video-R1 calls (rouge_score with nltk's Porter stemmer, jiwer for WER; dev extras)."""
 import random
 
 import pytest
 
-from crpo.answer_metrics import (free_form_score, mean_relative_accuracy, ocr_score, porter_stem, relative_accuracy,
+from crpo.rl.answer_metrics import (free_form_score, mean_relative_accuracy, ocr_score, porter_stem, relative_accuracy,
                                  rouge_l, rouge_n, rouge_tokens, word_error_rate)
-from crpo.answers import extract_answer, normalize_answer
-from crpo.rewards import accuracy_reward, answer_score
+from crpo.rl.answers import extract_answer, normalize_answer
+from crpo.rl.rewards import accuracy_reward, answer_score
 
 NEW_TYPES = ("numerical", "regression", "ocr", "free_form")
 

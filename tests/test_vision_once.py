@@ -1,6 +1,6 @@
 """Vision once per clip, and chunked generation: the same numbers as the processor layout, fewer vision passes.
 
-Rollouts store each branch's video once (crpo.batching.share_videos, `video_index` per row) and encode it once
+Rollouts store each branch's video once (crpo.models.batching.share_videos, `video_index` per row) and encode it once
 (VideoLM.video_features); every pass either reuses those features (mm_encoder_outputs) or encodes each video once
 inside its forward. Each test compares with the processor layout, where every row carries (and every pass
 encodes) its own copy of the video: generations, log-probs and gradients must agree, for both families, on a real
@@ -19,15 +19,15 @@ import pytest
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from crpo.batching import expand_videos, share_videos, take_rows
-from crpo.config import TrainConfig
-from crpo.counterfactual import counterfactual
-from crpo.data import Item
-from crpo.methods.common import Branch, ItemPlan
+from crpo.models.batching import expand_videos, share_videos, take_rows
+from crpo.training.config import TrainConfig
+from crpo.data.counterfactual import counterfactual
+from crpo.data.items import Item
+from crpo.rl.methods.common import Branch, ItemPlan
 from crpo.models import VideoLM
-from crpo.rollout import generate_in_chunks, generate_rollouts, pad_right
-from crpo.sampling import rollout_seed, seeded_sampling
-from crpo.video import Clip, load_clip
+from crpo.training.rollout import generate_in_chunks, generate_rollouts, pad_right
+from crpo.training.sampling import rollout_seed, seeded_sampling
+from crpo.data.video import Clip, load_clip
 from shared_data import BIKES
 
 ARCHS = ["qwen3_vl", "qwen2_5_vl"]
@@ -279,9 +279,9 @@ def test_a_training_step_encodes_each_clip_once_per_pass_that_needs_it(rl_args, 
     calls = vision_passes(lambda: cli_main(args))
     assert len(calls) == (1 if freeze else 4), calls
     # Every pass encodes the step's distinct clips once each: the patches of one processor call over them.
-    from crpo.config import load_config
-    from crpo.data import load_items
-    from crpo.trainer import load_plans, step_items
+    from crpo.training.config import load_config
+    from crpo.data.items import load_items
+    from crpo.training.trainer import load_plans, step_items
     cfg = load_config(TrainConfig, None, args[1:])
     items = load_items(cfg.train_data)
     plans, _ = load_plans(items, step_items(len(items), 2, 0, cfg.seed), [0, 1], cfg, str(Path(cfg.train_data).parent),
@@ -295,9 +295,9 @@ def test_a_training_step_encodes_each_clip_once_per_pass_that_needs_it(rl_args, 
 def test_sharded_chunked_generation_survives_a_process_with_fewer_rows(run_crpo, tiny_model, world, tmp_path):
     """FSDP2 over 2 processes, 2 rows per generate call, and rank 0's first item unreadable (skipped): rank 0 has
     half rank 1's rows, so half its generate calls. Each forward there joins collectives (synced_gpus): without
-    crpo.rollout.peer_chunk_count rank 1 waits in its third call for ever (this test then times out)."""
-    from crpo.data import load_items, write_jsonl
-    from crpo.trainer import step_items
+    crpo.training.rollout.peer_chunk_count rank 1 waits in its third call for ever (this test then times out)."""
+    from crpo.data.items import load_items, write_jsonl
+    from crpo.training.trainer import step_items
 
     items = load_items(world / "train.jsonl")
     first = step_items(len(items), 4, 0, seed=0)[0]  # global position 0 of step 0: rank 0's first item

@@ -4,7 +4,7 @@
     accelerate launch --num_processes 8 -m crpo.cli audit ...            # items sharded over processes
     crpo report runs/audit_base runs/audit_crpo --out runs/audit_report  # two audits side by side
 
-Every item is shown on three clips decoded once: the original, its mirror and its reversal (crpo.counterfactual,
+Every item is shown on three clips decoded once: the original, its mirror and its reversal (crpo.data.counterfactual,
 made on the fly). On each the model answers greedily (the prompt and extraction of `crpo eval --format dybench`),
 and one forward pass reads the distribution over the item's choices at the answer position: the option letters
 (or yes / no) after the answer template's "<answer>", renormalised over the choices. The router reads, from the text
@@ -33,10 +33,10 @@ from pathlib import Path
 from crpo.bench.audit_metrics import CLIPS, CONTROL, audit_metrics, item_record
 from crpo.bench.evaluate import (_process_state, load_item_clip, merge_predictions, predict, prompt_for, read_done,
                                  shard_by_pair)
-from crpo.data import LETTERS, DataError, Item, load_items, write_jsonl
-from crpo.text_budget import DEFAULT_MAX_TEXT_TOKENS
+from crpo.data.items import LETTERS, DataError, Item, load_items, write_jsonl
+from crpo.data.text_budget import DEFAULT_MAX_TEXT_TOKENS
 
-# Where the answer goes in crpo's answer template (crpo/prompts.py target_text): the distribution is read there.
+# Where the answer goes in crpo's answer template (crpo/data/prompts.py target_text): the distribution is read there.
 ANSWER_PREFIX = {"answer": "<answer>", "think": "<think></think><answer>"}
 # What precedes the prefix in a Qwen chat prompt: the choice tokens are found in this context, so that a merge
 # across the boundary would show.
@@ -46,8 +46,8 @@ _CONTEXT = "assistant\n"
 def route_of(item: Item) -> dict:
     """What the router reads from the item's text: category, question class, transform, relation, counterfactual
     answer (when the text tells it), and the control transform with its relation."""
-    from crpo.router import categorize, relation
-    from crpo.task_class import counterfactual_target
+    from crpo.routing.rules import categorize, relation
+    from crpo.routing.classes import counterfactual_target
 
     # The audit shows each item's own options, so "None of the above" is never a counterfactual answer here.
     target = counterfactual_target(item, "auto", null_option=False)
@@ -102,7 +102,7 @@ def choice_logprobs(adapter, prompts: list[str], clips: list, choices: list, pre
 def audit_batch(adapter, items: list[Item], video_root, num_frames: int, max_pixels: int, max_new_tokens: int,
                 answer_format: str) -> list[dict]:
     """One row per item: greedy output, extracted answer and choice log-probabilities on each of CLIPS."""
-    from crpo.counterfactual import counterfactual
+    from crpo.data.counterfactual import counterfactual
 
     clips, shown = [], []
     for it in items:
@@ -125,7 +125,7 @@ def check_before_model(model, todo: list[Item], source, video_root, answer_forma
     item is a bench twin, every video is whole, every prompt text fits `max_text_tokens`; one DataError line naming
     `source` and the item otherwise."""
     from crpo.bench.evaluate import check_videos
-    from crpo.text_budget import check_model_texts
+    from crpo.data.text_budget import check_model_texts
 
     twin = next((it for it in todo if it.transform), None)
     if twin is not None:

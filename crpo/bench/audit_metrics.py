@@ -6,7 +6,7 @@
 A row (crpo/bench/audit.py writes them) holds, per clip ("original", "hflip", "reverse"), the greedy output, the
 answer extracted from it, and `logp`: the log-probabilities of the item's choices (option letters; "yes"/"no")
 at the answer position, renormalised over the choices (None for other problem types). A route is what the router
-reads from the text alone (crpo.task_class.counterfactual_target, crpo.router.relation): the question class, the
+reads from the text alone (crpo.routing.classes.counterfactual_target, crpo.routing.rules.relation): the question class, the
 counterfactual transform with its relation ("change" / "same"), the counterfactual answer when the text tells it,
 and the other transform ("control") with its relation.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crpo.data import DataError
+from crpo.data.items import DataError
 
 RATES = (("acc", "Acc"), ("change_rate", "change"), ("keep_rate", "keep"), ("p_acc", "P-Acc"))
 DIVERGENCES = (("divergence", "KL cf"), ("reverse_divergence", "KL rev"))

@@ -3,9 +3,9 @@
     crpo bench build --items items.jsonl --video-root videos/ --out bench/ [--materialize]
 
 Every item whose counterfactual the router knows gets a twin, and the two share a pair_id (the original's id):
-- the transform is `crpo.router.choose_transform(item)`: a reversal when it changes the answer, else a mirror whose
+- the transform is `crpo.routing.rules.choose_transform(item)`: a reversal when it changes the answer, else a mirror whose
   relation is "change" or "same"; a static item thus gets an invariance twin with the same answer, a dynamic one a
-  twin whose gold answer is the counterfactual answer `crpo.router.relation(item, transform)` gives;
+  twin whose gold answer is the counterfactual answer `crpo.routing.rules.relation(item, transform)` gives;
 - items the router cannot pair (relation unknown), items that already are twins (transform or pair_id set) and, with
   --materialize, items whose video is missing or cut short are dropped; each is printed to stderr with its reason.
 
@@ -15,8 +15,8 @@ same --video-root in both modes, so the benchmark is evaluated with the root it 
 - default: the twin points at the original video and stores `transform`, applied when the clip is loaded;
 - --materialize: the twin's video is written to OUT/videos/<video>__<transform>__<hash>.mp4, one file per clip and
   transform shared by every item on that clip (all frames of the source, or of its
-  [start, end] segment, decoded with PyAV, transformed with `crpo.counterfactual`, re-encoded with
-  `crpo.video.write_video` at the source frame rate), referenced relative to --video-root; the twin then has no
+  [start, end] segment, decoded with PyAV, transformed with `crpo.data.counterfactual`, re-encoded with
+  `crpo.data.video.write_video` at the source frame rate), referenced relative to --video-root; the twin then has no
   transform and no start/end. This decodes whole videos in memory: meant for short clips.
 """
 from __future__ import annotations
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crpo.check import video_problem
-from crpo.data import DataError, Item, load_items, write_jsonl
+from crpo.data.check import video_problem
+from crpo.data.items import DataError, Item, load_items, write_jsonl
 
 
 def decode_all(path, start: float | None = None, end: float | None = None) -> tuple[np.ndarray, float]:
@@ -56,8 +56,8 @@ def decode_all(path, start: float | None = None, end: float | None = None) -> tu
 
 def materialize_twin(src, dst, transform: str, start: float | None = None, end: float | None = None) -> None:
     """Write `transform` of the video `src` (or of its [start, end] segment) to `dst` at the source frame rate."""
-    from crpo.counterfactual import counterfactual
-    from crpo.video import Clip, write_video
+    from crpo.data.counterfactual import counterfactual
+    from crpo.data.video import Clip, write_video
 
     frames, fps = decode_all(src, start, end)
     clip = Clip(frames=frames, fps=fps, frame_indices=np.arange(len(frames)), source_size=frames.shape[1:3],
@@ -68,7 +68,7 @@ def materialize_twin(src, dst, transform: str, start: float | None = None, end: 
 
 def make_twin(item: Item) -> tuple[Item, Item] | str:
     """(original, twin) sharing a pair_id, or the reason the router cannot pair the item."""
-    from crpo.router import categorize, choose_transform, relation
+    from crpo.routing.rules import categorize, choose_transform, relation
 
     if item.transform is not None or item.pair_id is not None:
         return "already part of a pair (transform or pair_id set)"

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from crpo.data import DataError
+from crpo.data.items import DataError
 
 MANIFEST = "eval_run.json"
 LOCK = "eval.lock"

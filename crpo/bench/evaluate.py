@@ -26,8 +26,8 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from crpo.data import LETTERS, DataError, Item, load_items, write_jsonl
-from crpo.text_budget import DEFAULT_MAX_TEXT_TOKENS
+from crpo.data.items import LETTERS, DataError, Item, load_items, write_jsonl
+from crpo.data.text_budget import DEFAULT_MAX_TEXT_TOKENS
 
 # Each benchmark's own instruction after the question, as its official evaluation prompts the model (their scorers
 # parse the raw output with the benchmark's own rules, so the instruction matters). dybench uses the project's
@@ -42,7 +42,7 @@ PROMPT_SUFFIX = {
 
 
 def prompt_for(item: Item, fmt: str, answer_format: str = "answer") -> str:
-    from crpo.prompts import question_text
+    from crpo.data.prompts import question_text
     if fmt == "dybench" or fmt not in PROMPT_SUFFIX:
         return question_text(item, answer_format)
     lines = [item.question.strip()]
@@ -103,7 +103,7 @@ def _process_state():
     import torch
     from accelerate import PartialState
 
-    from crpo.distributed import check_world_size
+    from crpo.parallel.distributed import check_world_size
     state = PartialState(cpu=not torch.accelerator.is_available())
     check_world_size(state.num_processes)  # `accelerate launch --cpu` on several machines: one line, not N copies
     return state
@@ -118,7 +118,7 @@ def scoring_subset(items: list[Item]) -> list[Item]:
 def predict(adapter, items: list[Item], clips: list, fmt: str, max_new_tokens: int = 64,
             answer_format: str = "answer") -> list[dict]:
     """One greedy batch: a prediction row {id, output, answer} per item, `clips` already loaded and transformed."""
-    from crpo.answers import extract_answer
+    from crpo.rl.answers import extract_answer
 
     inputs = adapter.encode([adapter.prompt(prompt_for(it, fmt, answer_format)) for it in items], clips,
                             ids=[it.id for it in items])
@@ -158,8 +158,8 @@ def shard_by_pair(items: list[Item], rank: int, world: int) -> list[Item]:
 
 def load_item_clip(item: Item, video_root, num_frames: int, max_pixels: int | None = None):
     """The clip the model sees for `item`: its video (or segment), with the item's transform applied."""
-    from crpo.counterfactual import counterfactual
-    from crpo.video import load_clip
+    from crpo.data.counterfactual import counterfactual
+    from crpo.data.video import load_clip
 
     clip = load_clip(Path(video_root) / item.video, num_frames=num_frames, start=item.start, end=item.end,
                      max_pixels=max_pixels or None)
@@ -167,9 +167,9 @@ def load_item_clip(item: Item, video_root, num_frames: int, max_pixels: int | No
 
 
 def check_videos(items: list[Item], video_root, bench) -> None:
-    """Every item's video exists and is whole (`crpo.check.video_problem`: headers and index, no frame decoded),
+    """Every item's video exists and is whole (`crpo.data.check.video_problem`: headers and index, no frame decoded),
     checked before the model loads: one line naming the first item whose video is not, and how many are not."""
-    from crpo.check import video_problem
+    from crpo.data.check import video_problem
 
     root = Path(video_root)
     if not root.is_dir():
@@ -226,9 +226,9 @@ def _evaluate_locked(model, bench, fmt, video_root, out, all_items, state, batch
     from tqdm.auto import tqdm
 
     from crpo.bench.score import score_file
-    from crpo.distributed import copy_to_main, union_over_processes
+    from crpo.parallel.distributed import copy_to_main, union_over_processes
     from crpo.models import VideoLM
-    from crpo.text_budget import check_model_texts
+    from crpo.data.text_budget import check_model_texts
 
     rank, world = state.process_index, state.num_processes
     items = all_items[:limit]
@@ -245,7 +245,7 @@ def _evaluate_locked(model, bench, fmt, video_root, out, all_items, state, batch
     # Every check that can fail comes before the model loads: a bad item found after an hour of evaluation
     # would stop the run there (the predictions so far are kept, but the user waits for nothing).
     check_videos(todo, video_root, bench)
-    from crpo.methods.common import with_null_option
+    from crpo.rl.methods.common import with_null_option
     shown = [with_null_option(it) for it in todo] if null_option else todo  # the text the model will be shown
     check_model_texts(model, todo, [prompt_for(it, fmt, answer_format) for it in shown], max_text_tokens, bench,
                       "--max-text-tokens")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from crpo.data import DataError, Item
+from crpo.data.items import DataError, Item
 
 
 def _first_text(value):

@@ -9,7 +9,7 @@
 - <name>.yaml  the task (name: "crpo_" + the bench folder's name unless given): a generate_until task on the local
                JSON dataset docs.jsonl (absolute path), greedy, 64 new tokens;
 - docs.jsonl   one flat document per bench item, in bench order: id, video (relative to the video root), prompt
-               (crpo's question text, `crpo.prompts.question_text`: what `crpo eval` shows a model), answer,
+               (crpo's question text, `crpo.data.prompts.question_text`: what `crpo eval` shows a model), answer,
                problem_type, options, category, pair_id;
 - bench.jsonl  a copy of the bench, which the task's metrics read;
 - utils.py     doc_to_visual (the video file under VIDEO_ROOT, the --video-root given, or $CRPO_VIDEO_ROOT),
@@ -29,7 +29,7 @@ import re
 import shutil
 from pathlib import Path
 
-from crpo.data import DataError, load_items, read_jsonl
+from crpo.data.items import DataError, load_items, read_jsonl
 
 UTILS = '''"""lmms-eval task utils written by `crpo bench build --lmms-eval-task` for the bench in bench.jsonl
 beside this file.
@@ -109,7 +109,7 @@ def task_name_for(bench) -> str:
 
 def write_lmms_task(bench, video_root, out, name: str | None = None) -> str:
     """Write the lmms-eval task of `bench` (our bench JSONL) into `out`; returns the task name."""
-    from crpo.prompts import question_text
+    from crpo.data.prompts import question_text
 
     bench, out, video_root = Path(bench), Path(out), Path(video_root).resolve()
     name = name or task_name_for(bench)
@@ -144,7 +144,7 @@ def task_metrics(bench, outputs: dict[str, str]) -> dict:
     """DyBench metrics of the bench items that have an output (a pair cut by lmms-eval's --limit counts as items)."""
     from crpo.bench.evaluate import scoring_subset
     from crpo.bench.score import dybench_metrics
-    from crpo.answers import extract_answer
+    from crpo.rl.answers import extract_answer
 
     items = scoring_subset([it for it in load_items(bench) if it.id in outputs])
     answers = {it.id: extract_answer(outputs[it.id] or "", it.problem_type, it.options) for it in items}

@@ -33,7 +33,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from crpo.data import LETTERS, DataError, Item, load_items
+from crpo.data.items import LETTERS, DataError, Item, load_items
 from crpo.bench.score import raw_outputs, read_rows
 
 _PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")  # sic: a look-ahead where a look-behind was meant
@@ -113,7 +113,7 @@ def load_task_items(data) -> list[Item]:
     path = Path(data)
     if not path.is_dir():
         return load_items(path)
-    from crpo.importers import from_mvbench
+    from crpo.data.importers import from_mvbench
 
     files = sorted(path.glob("*.json")) + sorted(path.glob("*.jsonl"))
     if not files:

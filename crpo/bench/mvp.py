@@ -31,7 +31,7 @@ import re
 
 from crpo.bench.mvbench import lmms_output, task_of
 from crpo.bench.score import raw_outputs
-from crpo.data import LETTERS, Item
+from crpo.data.items import LETTERS, Item
 
 _PRED = re.compile(r"(answer|assistant)?:?\s*([ab])\b", re.IGNORECASE)
 
@@ -90,6 +90,6 @@ def mvp_metrics(items: list[Item], outputs: dict[str, str | None]) -> dict:
 
 
 def score_mvp(data, predictions, quirks: dict[str, bool]) -> dict:
-    from crpo.importers_tables import dataset_or_items
+    from crpo.data.importers_tables import dataset_or_items
     items = dataset_or_items(data, "mvp")
     return {**mvp_metrics(items, raw_outputs(items, predictions)), "quirks": quirks}

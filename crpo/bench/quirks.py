@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crpo.data import DataError
+from crpo.data.items import DataError
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crpo.data import DataError
+from crpo.data.items import DataError
 
 ROWS = (("acc", "Acc"), ("p_acc", "P-Acc"), ("p_acc_dynamic", "P-Acc dynamic pairs"),
         ("p_acc_static", "P-Acc static pairs"), ("static_acc", "Static Acc"),

@@ -10,7 +10,7 @@ parser and aggregation to the raw model output (docs/scorers.md: which reference
 
 Our predictions file is JSONL, one row per item: {"id": ..., "output": raw model text} or {"id": ..., "answer":
 already extracted answer, null when the output could not be parsed}. DyBench extracts the answer from "output"
-with `crpo.answers.extract_answer`, as in training; the peer scorers read "output" with the benchmark's own parser
+with `crpo.rl.answers.extract_answer`, as in training; the peer scorers read "output" with the benchmark's own parser
 (a row without one: its "answer"). The file is append-only (a resumed evaluation appends), so a later row for the
 same id wins. A missing or unparseable DyBench prediction counts wrong.
 With --lmms-eval-samples the outputs come from an lmms-eval run of a bench exported by `crpo bench build
@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from crpo.data import DataError, Item, load_items, read_jsonl
+from crpo.data.items import DataError, Item, load_items, read_jsonl
 
 STATIC_CATEGORIES = ("static_attribute", "static_spatial", "counting")
 
@@ -88,14 +88,14 @@ def predicted_answer(item: Item, row: dict | None) -> str | None:
         return None
     if "answer" in row:
         return None if row["answer"] is None else str(row["answer"])
-    from crpo.answers import extract_answer  # lazy: only needed for raw outputs
+    from crpo.rl.answers import extract_answer  # lazy: only needed for raw outputs
     return extract_answer(row.get("output") or "", item.problem_type, item.options)
 
 
 def canonical(problem_type: str, answer) -> str | None:
-    """The comparable form `crpo.answers.extract_answer` gives (letter upper-case, yes/no lower-case, numbers in
+    """The comparable form `crpo.rl.answers.extract_answer` gives (letter upper-case, yes/no lower-case, numbers in
     canonical text, free text normalised), applied to gold answers and to given 'answer' fields; None if unusable."""
-    from crpo.answers import format_number, normalize_text
+    from crpo.rl.answers import format_number, normalize_text
     if answer is None or not str(answer).strip():
         return None
     text = str(answer).strip()

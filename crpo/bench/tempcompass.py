@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crpo.data import LETTERS, DataError, Item, load_items
+from crpo.data.items import LETTERS, DataError, Item, load_items
 from crpo.bench.score import raw_outputs
 from crpo.bench.tempcompass_rules import rate, task_type
 

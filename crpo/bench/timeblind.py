@@ -27,7 +27,7 @@ import json
 import re
 import unicodedata
 
-from crpo.data import DataError
+from crpo.data.items import DataError
 
 ROLES = ("q0_i0", "q0_i1", "q1_i0", "q1_i1")
 _KEY = r"(?:final(?: answer)?|answer|prediction)"

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from crpo.data import LETTERS, Item
+from crpo.data.items import LETTERS, Item
 from crpo.bench.mvbench import lmms_output, load_task_items, task_of
 from crpo.bench.score import raw_outputs
 

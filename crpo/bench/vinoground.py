@@ -35,7 +35,7 @@ import json
 import re
 from pathlib import Path
 
-from crpo.data import DataError, load_items, read_jsonl
+from crpo.data.items import DataError, load_items, read_jsonl
 from crpo.bench.score import raw_outputs
 
 KINDS = ("text", "video")

@@ -33,7 +33,7 @@ import random
 
 from crpo.bench.mvbench import lmms_output
 from crpo.bench.score import raw_outputs
-from crpo.data import LETTERS, Item
+from crpo.data.items import LETTERS, Item
 
 
 def for_question(sentence: str) -> str:
@@ -103,6 +103,6 @@ def vitatecs_metrics(items: list[Item], outputs: dict[str, str | None]) -> dict:
 
 
 def score_vitatecs(data, predictions, quirks: dict[str, bool]) -> dict:
-    from crpo.importers_tables import dataset_or_items
+    from crpo.data.importers_tables import dataset_or_items
     items = dataset_or_items(data, "vitatecs")
     return {**vitatecs_metrics(items, raw_outputs(items, predictions)), "quirks": quirks}

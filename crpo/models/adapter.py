@@ -15,7 +15,7 @@ the sequence that generation produced, token for token, and one forward scores i
 truncated: a prompt over the limit is an error naming the item.
 
 Family details handled here:
-- frames arrive already sampled (crpo.video): the processor gets `do_sample_frames=False` and the clip's
+- frames arrive already sampled (crpo.data.video): the processor gets `do_sample_frames=False` and the clip's
   metadata, whose frame indices are ascending for every transform, so a reversed or shuffled clip gets the same
   prompt text (Qwen3-VL writes `<t seconds>` per temporal patch) as the original.
 - Qwen3-VL under transformers 5.x replaces only `<|video_pad|>`, so the chat template's
@@ -23,7 +23,7 @@ Family details handled here:
   blocks in a second, stray pair; we collapse the wrapper first to get the layout Qwen3-VL was trained on.
 - Qwen2.5-VL: `second_per_grid_ts` is the time spanned by one temporal patch, from the clip's frame indices.
 - `mm_token_type_ids` (video tokens = 2) go to generate and forward: M-RoPE positions are computed from them.
-- Vision once per clip (shared-video inputs, crpo.batching): the models' forward takes precomputed vision-encoder
+- Vision once per clip (shared-video inputs, crpo.models.batching): the models' forward takes precomputed vision-encoder
   outputs (`mm_encoder_outputs`, transformers 5: pooled features and Qwen3-VL's deepstack features) and still
   computes M-RoPE positions from one `video_grid_thw` row per prompt row, so features encoded once per video are
   handed to every row that shows it. Without precomputed features a forward pre-hook encodes each video once
@@ -38,8 +38,8 @@ from contextlib import contextmanager, nullcontext
 
 import torch
 
-from crpo.batching import expand_videos, select_videos, take_rows, videos_used
-from crpo.data import DataError
+from crpo.models.batching import expand_videos, select_videos, take_rows, videos_used
+from crpo.data.items import DataError
 
 FAMILIES = ("qwen3_vl", "qwen2_5_vl")
 # generate() fills every field we leave unset from the checkpoint's generation_config (hub Qwen configs set top_k,

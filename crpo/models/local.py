@@ -19,7 +19,7 @@ import os
 import re
 from pathlib import Path
 
-from crpo.data import DataError
+from crpo.data.items import DataError
 
 ALLOW_DOWNLOADS_ENV = "CRPO_ALLOW_DOWNLOADS"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

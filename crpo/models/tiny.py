@@ -71,7 +71,7 @@ CHAT_TEMPLATES = {
 
 def tokenizer_corpus() -> list[str]:
     """English video-QA text in the shapes the project produces: questions, options, reasoning, tagged answers."""
-    from crpo.prompts import FORMAT_INSTRUCTIONS, TYPE_HINTS
+    from crpo.data.prompts import FORMAT_INSTRUCTIONS, TYPE_HINTS
 
     objects = ("ball box car person door bird square circle triangle stripe patch dog cat cup bottle book chair "
                "table window lid drawer bag phone hand arm head wheel tree road water glass plate paper bike rider "
@@ -165,7 +165,7 @@ def build_processor(arch: str, tokenizer):
     image = Qwen2VLImageProcessor(size={"shortest_edge": IMAGE_PIXELS[0], "longest_edge": IMAGE_PIXELS[1]}, **common)
     video_cls, processor_cls = {"qwen3_vl": (Qwen3VLVideoProcessor, Qwen3VLProcessor),
                                 "qwen2_5_vl": (Qwen2VLVideoProcessor, Qwen2_5_VLProcessor)}[arch]
-    # Frames come in already sampled by crpo.video.load_clip: the processor must not sample again.
+    # Frames come in already sampled by crpo.data.video.load_clip: the processor must not sample again.
     video = video_cls(size={"shortest_edge": min_video, "longest_edge": max_video}, do_sample_frames=False,
                       cap_pixels_per_frame=False, **common)
     tokenizer.chat_template = CHAT_TEMPLATES[arch]

@@ -46,7 +46,7 @@ CHANGES = {"grow": ("growing", "shrinking"), "fill": ("filling", "emptying"), "f
 EVENT_OBJECTS = ("the square", "the circle")
 SIZES = ("grows", "shrinks", "same")  # the three answers of the "size" kind: DyBench's 3-way reversible dynamics
 
-# Several phrasings per question, each worded so that the lexicon router (crpo/router.py) reads its class and its
+# Several phrasings per question, each worded so that the lexicon router (crpo/routing/rules.py) reads its class and its
 # counterfactual answer from the text alone (tests/test_synth.py checks every one against the router).
 MOVE_QUESTIONS = ("Which way does the checkered square move?", "In which direction is the checkered square moving?",
                   "Where does the checkered square slide to?")

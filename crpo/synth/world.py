@@ -13,7 +13,7 @@ writes
     OUT/preview.png                            with --preview: an original and its twin per kind of scene
 
 Everything is a function of --seed: item i of a split draws from its own generator seeded by (seed, split, i),
-and clips are encoded losslessly (crpo.video.write_video), so the files are too, bit for bit. The twin's transform
+and clips are encoded losslessly (crpo.data.video.write_video), so the files are too, bit for bit. The twin's transform
 follows the router's rule (reverse when it changes the answer, else hflip; every other round of a direction
 question's answers is a mirror pair) and its answer comes from the scene's ground truth, never from text rules,
 so the bench can test the router.
@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from crpo.data import LETTERS, DataError, Item, write_jsonl
+from crpo.data.items import LETTERS, DataError, Item, write_jsonl
 from crpo.synth.render import render
 from crpo.synth.scenes import (CATEGORIES, CUE_COLOURS, DYNAMIC, KINDS, PALETTE, Config, Scene, num_answers,
                                sample_scene, transform_scene, twin_transform, without_counterfactual_answer)
-from crpo.video import write_video
+from crpo.data.video import write_video
 
 FPS = 8.0
 _TRAIN, _BENCH = 0, 1  # split ids in the per-item seeds
@@ -146,7 +146,7 @@ def apply_transform(frames: np.ndarray, transform: str) -> np.ndarray:
 def _item(item_id: str, split: str, scene: Scene, pair_id: str | None = None, **extra) -> Item:
     """The item of `scene`; extra["counterfactual_answers"] holds, per transform, the option text that is right on
     the transformed clip (None: no listed option is, "None of the above" is): world labels, which only the
-    grpo_cf_aug baseline is given (crpo.demo); the router never reads `extra`."""
+    grpo_cf_aug baseline is given (crpo.demo.pipeline); the router never reads `extra`."""
     mc = scene.problem_type == "multiple_choice"
     after = {t: transform_scene(scene, t).answer for t in ("hflip", "reverse")} if mc else None
     return Item(id=item_id, video=f"videos/{split}/{item_id}.mp4", question=scene.question,

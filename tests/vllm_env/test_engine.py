@@ -1,4 +1,4 @@
-"""The vLLM rollout engine (crpo/vllm_engine.py) against VideoLM on a tiny Qwen3-VL and a real mp4, on CPU.
+"""The vLLM rollout engine (crpo/training/vllm_engine.py) against VideoLM on a tiny Qwen3-VL and a real mp4, on CPU.
 
 One engine for the module (its start is a few seconds in process). Run in the vLLM environment:
 .venv-vllm/bin/python -m pytest -q tests/vllm_env (tests/conftest.py keeps this folder out of the main environment).
@@ -9,12 +9,12 @@ import pytest
 import torch
 from shared_data import BIKES
 
-from crpo.config import TrainConfig
-from crpo.counterfactual import counterfactual
+from crpo.training.config import TrainConfig
+from crpo.data.counterfactual import counterfactual
 from crpo.models import VideoLM
-from crpo.sampling import rollout_seed
-from crpo.video import load_clip
-from crpo.vllm_engine import EngineError, VLLMEngine, check_prompt_ids, hf_state_dict
+from crpo.training.sampling import rollout_seed
+from crpo.data.video import load_clip
+from crpo.training.vllm_engine import EngineError, VLLMEngine, check_prompt_ids, hf_state_dict
 
 QUESTIONS = ["In which direction is the red ball moving?\nA. left\nB. right", "Is the box opening or closing?"]
 

@@ -2,7 +2,7 @@
 resume with the engine.
 
 Every step the engine checks each rollout's prompt token ids against the rows VideoLM.encode built and raises on
-the first difference (crpo/vllm_engine.py, check_prompt_ids; tests/vllm_env/test_engine.py shows it can fail), so a
+the first difference (crpo/training/vllm_engine.py, check_prompt_ids; tests/vllm_env/test_engine.py shows it can fail), so a
 run that finishes had every rollout's prompt match.
 
 Resume guarantee (measured here): a run stopped after a checkpoint and resumed with resume=true trains the same
@@ -20,8 +20,8 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText
 
-from crpo.data import load_items
-from crpo.trainer import step_items
+from crpo.data.items import load_items
+from crpo.training.trainer import step_items
 
 ENGINE = ["rollout_engine=vllm", "vllm_kv_cache_gb=0.25", "vllm_max_model_len=2048"]
 CONFIGS = Path(__file__).parents[2] / "configs" / "accelerate"

@@ -1,0 +1,1 @@
+"""crpo.parallel"""
