@@ -122,8 +122,14 @@ def jsonl(path) -> list[dict]:
 
 def predict(row: dict, transform: str) -> dict:
     """The router's class, relation and answer for one labelled row (works on older commits too)."""
-    from crpo.data.items import Item
-    from crpo import task_class
+    try:
+        from crpo.data.items import Item
+        from crpo.routing import classes as task_class
+        from crpo.routing.rules import relation
+    except ImportError:  # a commit before the layered layout (crpo/data.py, crpo/task_class.py, crpo/router.py)
+        from crpo import task_class
+        from crpo.data import Item
+        from crpo.router import relation
 
     item = Item(row["id"], "v.mp4", row["question"], row["answer"], problem_type=row["problem_type"],
                 options=row.get("options"), category=row.get("category"))
@@ -133,7 +139,6 @@ def predict(row: dict, transform: str) -> dict:
         target = task_class.counterfactual_target(item, transform, null_option=True)
         answer = "unlisted" if target.unlisted else target.answer
     else:  # before the reward needed answers: the rules' answer where they know one
-        from crpo.routing.rules import relation
         answer = relation(item, transform)[1]
     return {"class": cls, "relation": None if rel == "unknown" else rel, "answer": answer}
 

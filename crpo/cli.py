@@ -57,8 +57,9 @@ def _data_import(a):
 
 def _data_check(a):
     from crpo.data.check import check_file
+    from crpo.models.local import token_counter
     return check_file(a.file, a.video_root, strict=a.strict, out=a.out, max_text_tokens=a.max_text_tokens,
-                      model=a.model)
+                      count_tokens=token_counter(a.model))
 
 
 def _model_tiny(a):

@@ -16,7 +16,7 @@ import random
 import pytest
 
 from crpo.bench.score import score_file
-from crpo.bench.vitatecs import caption_is_a, for_question
+from crpo.data.importers_tables import caption_is_a, for_question
 from crpo.data.items import load_items, write_jsonl
 from crpo.data.importers import convert
 from lmms_reference import official_yaml, replayed_outputs, run_official

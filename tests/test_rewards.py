@@ -7,7 +7,7 @@ import pytest
 from crpo.rl.answer_metrics import rouge_l
 from crpo.rl.answers import extract_answer
 from crpo.rl.rewards import (accuracy_reward, answer_score, combine_rewards, counterfactual_relation_reward,
-                          format_reward, tgrpo_bonus)
+                             format_reward, tgrpo_bonus)
 
 OPTIONS = ["moving left", "moving right", "not moving"]
 

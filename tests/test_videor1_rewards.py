@@ -5,7 +5,7 @@ import random
 import pytest
 
 from crpo.rl.answer_metrics import (free_form_score, mean_relative_accuracy, ocr_score, porter_stem, relative_accuracy,
-                                 rouge_l, rouge_n, rouge_tokens, word_error_rate)
+                                    rouge_l, rouge_n, rouge_tokens, word_error_rate)
 from crpo.rl.answers import extract_answer, normalize_answer
 from crpo.rl.rewards import accuracy_reward, answer_score
 

@@ -125,7 +125,7 @@ def check_before_model(model, todo: list[Item], source, video_root, answer_forma
     item is a bench twin, every video is whole, every prompt text fits `max_text_tokens`; one DataError line naming
     `source` and the item otherwise."""
     from crpo.bench.evaluate import check_videos
-    from crpo.data.text_budget import check_model_texts
+    from crpo.models.local import check_model_texts
 
     twin = next((it for it in todo if it.transform), None)
     if twin is not None:

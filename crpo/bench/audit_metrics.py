@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 
-from crpo.bench.score import canonical
+from crpo.bench.predictions import canonical
 
 CLIPS = ("original", "hflip", "reverse")
 CONTROL = {"hflip": "reverse", "reverse": "hflip"}

@@ -99,13 +99,11 @@ def is_audit(run_dir) -> bool:
     return (Path(run_dir) / "audit.json").is_file()
 
 
-def write_audit_report(run_dirs, out) -> None:
-    """OUT/report.md and OUT/report.png comparing the audits in `run_dirs` (each holding audit.json), labelled as
-    `crpo report` labels runs (runs/base/audit and runs/crpo/audit are base/audit and crpo/audit)."""
-    from crpo.bench.report import run_names
-
+def write_audit_report(run_dirs, out, names) -> None:
+    """OUT/report.md and OUT/report.png comparing the audits in `run_dirs` (each holding audit.json), labelled by
+    `names` (`crpo report` passes its run labels: runs/base/audit and runs/crpo/audit are base/audit and crpo/audit)."""
     audits = {}
-    for name, run_dir in zip(run_names(run_dirs), map(Path, run_dirs)):
+    for name, run_dir in zip(names, map(Path, run_dirs)):
         path = run_dir / "audit.json"
         if not path.is_file():
             raise DataError(f"{path}: missing (an audit folder written by `crpo audit`; the other folders given are "

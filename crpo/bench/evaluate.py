@@ -228,7 +228,7 @@ def _evaluate_locked(model, bench, fmt, video_root, out, all_items, state, batch
     from crpo.bench.score import score_file
     from crpo.parallel.distributed import copy_to_main, union_over_processes
     from crpo.models import VideoLM
-    from crpo.data.text_budget import check_model_texts
+    from crpo.models.local import check_model_texts
 
     rank, world = state.process_index, state.num_processes
     items = all_items[:limit]

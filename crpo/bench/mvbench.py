@@ -34,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from crpo.data.items import LETTERS, DataError, Item, load_items
-from crpo.bench.score import raw_outputs, read_rows
+from crpo.bench.predictions import raw_outputs, read_rows
 
 _PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")  # sic: a look-ahead where a look-behind was meant
 _COMMA_STRIP = re.compile(r"(\d)(\,)(\d)")

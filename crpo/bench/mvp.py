@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 
 from crpo.bench.mvbench import lmms_output, task_of
-from crpo.bench.score import raw_outputs
+from crpo.bench.predictions import raw_outputs
 from crpo.data.items import LETTERS, Item
 
 _PRED = re.compile(r"(answer|assistant)?:?\s*([ab])\b", re.IGNORECASE)

@@ -140,7 +140,7 @@ def bar_chart(runs: dict[str, dict], path) -> None:
 def write_report(run_dirs, out) -> None:
     from crpo.bench.audit_report import is_audit, write_audit_report
     if any(is_audit(d) and not (Path(d) / "metrics.json").is_file() for d in run_dirs):  # `crpo audit` folders
-        return write_audit_report(run_dirs, out)
+        return write_audit_report(run_dirs, out, run_names(run_dirs))
     runs = load_runs(run_dirs)
     out = Path(out)
     if out.exists() and not out.is_dir():

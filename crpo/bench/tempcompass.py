@@ -34,7 +34,7 @@ import json
 from pathlib import Path
 
 from crpo.data.items import LETTERS, DataError, Item, load_items
-from crpo.bench.score import raw_outputs
+from crpo.bench.predictions import raw_outputs
 from crpo.bench.tempcompass_rules import rate, task_type
 
 Key = tuple[str, str, int]  # (video id, aspect, question position)

@@ -27,7 +27,7 @@ import re
 
 from crpo.data.items import LETTERS, Item
 from crpo.bench.mvbench import lmms_output, load_task_items, task_of
-from crpo.bench.score import raw_outputs
+from crpo.bench.predictions import raw_outputs
 
 
 def _normalize(text) -> str:

@@ -36,7 +36,7 @@ import re
 from pathlib import Path
 
 from crpo.data.items import DataError, load_items, read_jsonl
-from crpo.bench.score import raw_outputs
+from crpo.bench.predictions import raw_outputs
 
 KINDS = ("text", "video")
 _OUR_ID = re.compile(r"(\d+)_(pos|neg)_(text|video)$")

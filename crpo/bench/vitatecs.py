@@ -29,26 +29,14 @@ JSON / parquet rows {src_dataset, video_name, caption, counterfactual, aspect}; 
 """
 from __future__ import annotations
 
-import random
-
 from crpo.bench.mvbench import lmms_output
-from crpo.bench.score import raw_outputs
+from crpo.bench.predictions import raw_outputs
 from crpo.data.items import LETTERS, Item
-
-
-def for_question(sentence: str) -> str:
-    """An option as the prompt shows it (lmms-eval's process_option_for_question)."""
-    return (sentence if sentence.endswith(".") else sentence + ".").capitalize()
 
 
 def for_matching(sentence: str) -> str:
     """An option as outputs are searched for it (process_option_for_matching)."""
     return (sentence[:-1] if sentence.endswith(".") else sentence).lower()
-
-
-def caption_is_a(caption: str, counterfactual: str) -> bool:
-    """Whether the caption is option A (lmms-eval seeds Python's random with the texts' code-point sum mod 100)."""
-    return random.Random(sum(ord(c) for c in caption + counterfactual) % 100).random() > 0.5
 
 
 def caption_pair(item: Item) -> tuple[str, str]:

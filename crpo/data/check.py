@@ -20,9 +20,9 @@ import os
 import sys
 from pathlib import Path
 
-from crpo.data.items import TRANSFORMS, DataError, item_from_json, open_text, write_jsonl
-from crpo.routing.rules import relation
-from crpo.data.text_budget import DEFAULT_MAX_TEXT_TOKENS, text_problem, token_counter
+from crpo.data.annotations import check_annotation
+from crpo.data.items import DataError, item_from_json, open_text, write_jsonl
+from crpo.data.text_budget import DEFAULT_MAX_TEXT_TOKENS, estimated_tokens, text_problem
 
 
 def video_problem(item, video_root: Path) -> str | None:
@@ -69,11 +69,13 @@ def short_stream_problem(container, stream) -> str | None:
 
 
 def check_file(path, video_root, strict: bool = False, out=None, max_text_tokens: int = DEFAULT_MAX_TEXT_TOKENS,
-               model=None) -> int:
+               count_tokens=estimated_tokens) -> int:
+    """`count_tokens(text)`: the tokenizer-free estimate, or a model's exact count (crpo.models.local
+    `token_counter`, which `crpo data check --model DIR` passes)."""
     path, video_root = Path(path), Path(video_root)
     if not video_root.is_dir():
         raise DataError(f"--video-root {video_root}: no such directory")
-    count = token_counter(model)
+    count = count_tokens
     good, bad, ids = [], 0, {}
     with open_text(path) as f:
         try:
@@ -90,12 +92,10 @@ def check_file(path, video_root, strict: bool = False, out=None, max_text_tokens
                 raise DataError(f"{where}: duplicate id '{item.id}' (first on line {ids[item.id]})")
             if (problem := text_problem(item, max_text_tokens, count)) is not None:
                 raise DataError(f"{where}: {problem} (--max-text-tokens)")
-            if item.counterfactual:  # an annotation the router cannot read stops training and eval, so here too
-                try:
-                    for transform in TRANSFORMS:
-                        relation(item, transform)
-                except DataError as e:
-                    raise DataError(f"{where}: {e}") from None
+            try:  # an annotation the router cannot read stops training and eval, so here too
+                check_annotation(item)
+            except DataError as e:
+                raise DataError(f"{where}: {e}") from None
             if (problem := video_problem(item, video_root)) is not None:
                 raise DataError(f"{where}: {problem}")
         except json.JSONDecodeError as e:

@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import sys
 from pathlib import Path
 
+from crpo.data.import_rows import ANSWER_TAG, LETTERED, option_letter, read_rows, rel_path, strip_letters
 from crpo.data.items import LETTERS, DataError, Item, validate_item, write_jsonl
 
-_LETTERED = re.compile(r"^\s*\(?([A-Z])[.):]\s*(.*)$")
-_ANSWER_TAG = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.S)
 VIDEOR1_TYPES = {"multiple choice": "multiple_choice", "numerical": "numerical", "regression": "regression",
                  "ocr": "ocr", "free-form": "free_form"}
 
@@ -42,62 +40,20 @@ class Skip(Exception):
     """A row that is valid in its format but is not a video question (reported, not imported)."""
 
 
-def _rel(path: str, video_root) -> str:
-    p = Path(path)
-    if video_root and p.is_absolute():
-        try:
-            return str(p.relative_to(Path(video_root).resolve()))
-        except ValueError:
-            return str(p)
-    return str(p).removeprefix("./")
-
-
-def _strip_letters(options: list[str]) -> list[str]:
-    return [m.group(2).strip() if (m := _LETTERED.match(o)) else o.strip() for o in options]
-
-
-_LETTER_ONLY = re.compile(r"^\(?([A-Za-z])\)?[.:]?$")
-_LETTER_THEN_TEXT = re.compile(r"^\(?([A-Za-z])(?:\)|[.:]|\s)\s*(.+)$", re.S)
-
-
-def _same_text(a: str, b: str) -> bool:
-    norm = lambda t: " ".join(t.lower().split()).rstrip(".")  # noqa: E731
-    return norm(a) == norm(b)
-
-
-def option_letter(answer, options: list[str], where: str, field: str = "answer") -> str:
-    """The option letter an answer names: the text of exactly one option, "B", "(B)", "B.", or "B. <option B's
-    text>". Anything else is refused: the first letter of "Cyclists move right to left" is not option C, and
-    "B. <another option's text>" is not B."""
-    text, letters = str(answer).strip(), LETTERS[: len(options)]
-    if options.count(text) == 1:
-        return letters[options.index(text)]
-    if (m := _LETTER_ONLY.match(text)) and m.group(1).upper() in letters:
-        return m.group(1).upper()
-    matches = [letters[i] for i, option in enumerate(options) if _same_text(text, option)]
-    if len(matches) == 1:
-        return matches[0]
-    if (m := _LETTER_THEN_TEXT.match(text)) and m.group(1).upper() in letters \
-            and _same_text(m.group(2), options[letters.index(m.group(1).upper())]):
-        return m.group(1).upper()
-    raise DataError(f"{where}: {field} '{text}' is neither an option letter ({letters}) nor the text of exactly one "
-                    f"of the options {options}")
-
-
 def from_videor1(row: dict, where: str, video_root=None) -> Item:
     if row.get("data_type", "video") != "video":
         raise Skip(f"{where}: data_type '{row.get('data_type')}' is not a video")
     kind = VIDEOR1_TYPES.get(str(row.get("problem_type", "")).lower())
     if kind is None:
         raise DataError(f"{where}: unknown Video-R1 problem_type '{row.get('problem_type')}'")
-    m = _ANSWER_TAG.search(str(row.get("solution", "")))
+    m = ANSWER_TAG.search(str(row.get("solution", "")))
     answer = (m.group(1) if m else str(row.get("solution", ""))).strip()
-    options = _strip_letters(row["options"]) if kind == "multiple_choice" else None
+    options = strip_letters(row["options"]) if kind == "multiple_choice" else None
     if kind == "multiple_choice":
         answer = option_letter(answer, options, where, field="solution answer")
     if kind in ("numerical", "regression"):
         answer = answer.replace(",", "")  # Video-R1 reads "1,000" as 1000 (normalize_number)
-    item = Item(id=str(row.get("problem_id", where)), video=_rel(row["path"], video_root), question=row["problem"],
+    item = Item(id=str(row.get("problem_id", where)), video=rel_path(row["path"], video_root), question=row["problem"],
                 answer=answer, problem_type=kind, options=options,
                 extra={k: row[k] for k in ("data_source",) if k in row})
     validate_item(item, where)
@@ -110,7 +66,7 @@ def from_mvbench(row: dict, where: str, video_root=None) -> Item:
     candidates = [str(c) for c in row["candidates"]]
     if row["answer"] not in candidates:
         raise DataError(f"{where}: answer '{row['answer']}' is not among the candidates {candidates}")
-    item = Item(id=str(row.get("id", where)), video=_rel(row["video"], video_root), question=row["question"],
+    item = Item(id=str(row.get("id", where)), video=rel_path(row["video"], video_root), question=row["question"],
                 answer=LETTERS[candidates.index(row["answer"])], problem_type="multiple_choice", options=candidates,
                 category=row.get("task") or row.get("category"), start=row.get("start"), end=row.get("end"))
     validate_item(item, where)
@@ -125,10 +81,10 @@ def from_timeblind(row: dict, where: str, video_root=None) -> Item:
     if answer.lower() in ("yes", "no"):
         kind, options, answer = "yes_no", None, answer.lower()
     else:
-        lines = [m.groups() for line in str(row["question"]).splitlines() if (m := _LETTERED.match(line))]
+        lines = [m.groups() for line in str(row["question"]).splitlines() if (m := LETTERED.match(line))]
         kind, answer = "multiple_choice", answer.strip("(). ").upper()[:1]
         options = [text for _, text in lines] or ["A", "B"]
-    item = Item(id=f"timeblind-{int(index)}", video=_rel(row["video_path"], video_root),
+    item = Item(id=f"timeblind-{int(index)}", video=rel_path(row["video_path"], video_root),
                 question=row["question"], answer=answer, problem_type=kind, options=options, extra=extra)
     validate_item(item, where)
     return item
@@ -136,7 +92,7 @@ def from_timeblind(row: dict, where: str, video_root=None) -> Item:
 
 def from_tempcompass(video_id: str, dimension: str, k: int, row: dict, where: str) -> Item:
     lines = str(row["question"]).splitlines()
-    options = [m.group(2).strip() for line in lines[1:] if (m := _LETTERED.match(line))]
+    options = [m.group(2).strip() for line in lines[1:] if (m := LETTERED.match(line))]
     letter = str(row["answer"]).strip()[:1].upper()
     item = Item(id=f"{video_id}-{dimension}-{k}", video=f"{video_id}.mp4", question=lines[0], answer=letter,
                 problem_type="multiple_choice", options=options, category=dimension, extra={"video_id": video_id})
@@ -160,24 +116,6 @@ def from_vinoground(row: dict, where: str) -> list[Item]:
     return items
 
 
-def _rows(src: Path) -> list[tuple[str, dict]]:
-    """(where, row) of a JSON list or JSONL file."""
-    text = src.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-        rows = data if isinstance(data, list) else [data]
-        return [(f"{src}:row {i + 1}", r) for i, r in enumerate(rows)]
-    except json.JSONDecodeError:
-        out = []
-        for i, line in enumerate(text.split("\n"), 1):
-            if line.strip():
-                try:
-                    out.append((f"{src}:{i}", json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{src}:{i}: invalid JSON ({e.msg})") from None
-        return out
-
-
 def _json_object(src: Path) -> dict:
     try:
         data = json.loads(src.read_text(encoding="utf-8"))
@@ -198,7 +136,7 @@ def _source_rows(fmt: str, src: Path) -> list[tuple[str, dict]]:
     if fmt == "vinoground":
         with open(src, newline="", encoding="utf-8") as f:
             return [(f"{src}:{i}", row) for i, row in enumerate(csv.DictReader(f), 2)]
-    return _rows(src)
+    return read_rows(src)
 
 
 def convert(fmt: str, src, video_root=None) -> list[Item]:

@@ -13,16 +13,17 @@
   "<video>" placeholder and lettered option lines; videos (paths, or {"video": path}); answer, ground_truth or
   reward_model.ground_truth. Parquet needs pyarrow (an optional dependency: the dev extra installs it).
 
-The row helpers (video paths, lettered options, answer letters, JSON rows) are crpo/data/importers.py's.
+The row helpers (video paths, lettered options, answer letters, JSON rows) are crpo/data/import_rows.py.
 """
 from __future__ import annotations
 
 import ast
+import random
 import re
 from pathlib import Path
 
 from crpo.data.items import LETTERS, DataError, Item, validate_item
-from crpo.data.importers import _ANSWER_TAG, _LETTERED, _rel, _rows, _strip_letters, option_letter
+from crpo.data.import_rows import ANSWER_TAG, LETTERED, option_letter, read_rows, rel_path, strip_letters
 
 TABLE_FORMATS = ("mvp", "vitatecs", "dybench", "verl")
 DYBENCH_FIELDS = {"video": ("video", "video_path", "path", "video_name", "video_file"),
@@ -52,7 +53,7 @@ def table_rows(src: Path) -> list[tuple[str, dict]]:
     """(where, row) of a parquet, JSON list or JSONL file."""
     if src.suffix == ".parquet":
         return [(f"{src}:row {i + 1}", row) for i, row in enumerate(read_parquet(src))]
-    return _rows(src)
+    return read_rows(src)
 
 
 def _table_name(src: Path) -> str:
@@ -103,9 +104,20 @@ def from_mvp(row: dict, where: str, task: str) -> Item:
     return item
 
 
+# VITATECS as lmms-eval shows it (its vitatecs/utils.py); the scorer, crpo/bench/vitatecs.py, reads the same order.
+
+def for_question(sentence: str) -> str:
+    """An option as the prompt shows it (lmms-eval's process_option_for_question)."""
+    return (sentence if sentence.endswith(".") else sentence + ".").capitalize()
+
+
+def caption_is_a(caption: str, counterfactual: str) -> bool:
+    """Whether the caption is option A (lmms-eval seeds Python's random with the texts' code-point sum mod 100)."""
+    return random.Random(sum(ord(c) for c in caption + counterfactual) % 100).random() > 0.5
+
+
 def from_vitatecs(row: dict, where: str, counts: dict[str, int]) -> Item:
     """One VITATECS row; `counts` (rows seen per aspect) numbers the ids and is updated."""
-    from crpo.bench.vitatecs import caption_is_a, for_question
     try:
         caption, counterfactual = str(row["caption"]), str(row["counterfactual"])
         aspect, video = str(row["aspect"]).lower(), f"{row['src_dataset']}/{row['video_name']}"
@@ -131,11 +143,11 @@ def from_dybench(row: dict, where: str, category: str, index: int, video_root=No
         raise DataError(f"{where}: not a DyBench/MVBench-style row: found fields {sorted(row)}, expected ({expected})")
     if not isinstance(found["options"], list):
         raise DataError(f"{where}: the options ({found['options']!r}) are not a list of texts")
-    options = _strip_letters([str(o) for o in found["options"]])
+    options = strip_letters([str(o) for o in found["options"]])
     extra = {k: _field(row, names) for k, names in _DYBENCH_OPTIONAL.items()}
     pair = extra["pair"]
     item = Item(id=str(extra["id"] if extra["id"] is not None else f"{category}-{index}"),
-                video=_rel(str(found["video"]), video_root), question=str(found["question"]),
+                video=rel_path(str(found["video"]), video_root), question=str(found["question"]),
                 answer=option_letter(found["answer"], options, where), options=options,
                 category=str(extra["category"] or category), start=row.get("start"), end=row.get("end"),
                 pair_id=None if pair is None else f"{category}-{pair}")
@@ -168,9 +180,9 @@ def from_verl(row: dict, where: str, index: int, video_root=None) -> Item:
         raise DataError(f"{where}: {len(videos)} videos in one row (crpo items have one video each)")
     video = videos[0]["video"] if isinstance(videos[0], dict) else videos[0]
     lines = [line.strip() for line in _verl_text(prompt).replace("<video>", "").splitlines() if line.strip()]
-    options = [m.group(2).strip() for line in lines if (m := _LETTERED.match(line))]
-    question = " ".join(line for line in lines if not _LETTERED.match(line))
-    m = _ANSWER_TAG.search(str(truth))
+    options = [m.group(2).strip() for line in lines if (m := LETTERED.match(line))]
+    question = " ".join(line for line in lines if not LETTERED.match(line))
+    m = ANSWER_TAG.search(str(truth))
     answer = (m.group(1) if m else str(truth)).strip()
     if options:
         kind, answer = "multiple_choice", option_letter(answer, options, where)
@@ -182,7 +194,7 @@ def from_verl(row: dict, where: str, index: int, video_root=None) -> Item:
             kind, answer = "numerical", answer.replace(",", "")
         except ValueError:
             kind = "free_form"
-    item = Item(id=str(_field(row, ("id", "uid", "problem_id")) or f"verl-{index}"), video=_rel(str(video), video_root),
+    item = Item(id=str(_field(row, ("id", "uid", "problem_id")) or f"verl-{index}"), video=rel_path(str(video), video_root),
                 question=question, answer=answer, problem_type=kind, options=options or None,
                 extra={k: row[k] for k in ("data_source", "ability") if k in row})
     validate_item(item, where)

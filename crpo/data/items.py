@@ -21,6 +21,10 @@ class DataError(ValueError):
     """Bad input: the message is one line naming the file, the row and the reason."""
 
 
+class ConfigError(ValueError):
+    """A bad config value or launch: the message is one line naming the key (and the YAML file or override)."""
+
+
 @dataclass
 class Item:
     id: str

@@ -70,30 +70,6 @@ def check_text_budget(items: list[Item], texts: list[str], tokenizer, limit: int
                         f"{key}={limit}{more}; shorten the question or raise {key} (0 = no limit)")
 
 
-def check_model_texts(model, items: list[Item], texts: list[str], limit: int, source, key: str) -> None:
-    """`check_text_budget` with the tokenizer of the local model directory `model` (loaded alone: no weights)."""
-    if not limit or not items:
-        return
-    check_text_budget(items, texts, load_tokenizer(model), limit, source, key)
-
-
 def tokenizer_count(tokenizer):
     """Tokens of a text by `tokenizer`: no special tokens, and no "longer than the model's maximum" warning."""
     return lambda text: len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
-
-
-def token_counter(model):
-    """Tokens of a text by the tokenizer of the local model directory `model` (its exact count), else the
-    tokenizer-free estimate."""
-    return tokenizer_count(load_tokenizer(model)) if model else estimated_tokens
-
-
-def load_tokenizer(model):
-    """The tokenizer of the local model directory `model` (no weights loaded); one DataError line otherwise."""
-    from transformers import AutoTokenizer
-
-    from crpo.models.local import from_pretrained_kwargs, load_error, model_source
-    try:
-        return AutoTokenizer.from_pretrained(model_source(model), **from_pretrained_kwargs())
-    except (OSError, ValueError, KeyError) as e:
-        raise load_error(model, e) from None

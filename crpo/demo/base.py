@@ -30,7 +30,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SHIPPED_BASE = Path(__file__).parent / "assets" / "demo_base"
+SHIPPED_BASE = Path(__file__).parents[1] / "assets" / "demo_base"
 # Code words: what each dynamic category's pre-training answers; none of them appears in a demo option.
 _DIRECTION_WORDS = ("direction", {"left": "zig", "right": "zag", "up": "zip", "down": "zap"},
                     "Which code word fits the motion of the checkered square: zig, zag, zip or zap?")
@@ -43,6 +43,13 @@ CODE_WORDS = {
                "Which code word fits the order in which the two shapes show up: tik or tok?"),
 }
 STATIC_KIND = "hue"
+
+# The demo's world, which its base is pre-trained on and its runs train and are evaluated on: a miniature DyBench
+# with moving direction (4-way), reversible dynamics (3-way: grows, shrinks, same size), event order (binary), and
+# the colour question as the static category.
+DYNAMIC_CATEGORIES = ("moving_direction", "reversible_dynamics", "event_sequence")
+WORLD = dict(categories=[*DYNAMIC_CATEGORIES, "static_attribute"], kinds=["checks", "size", "appear", "hue"],
+             num_frames=8, size=64, object_size=32, speed=3.0)
 
 
 @dataclass
@@ -110,7 +117,6 @@ def pretrain_base(root: Path, seed: int, world_kwargs: dict, recipe: BaseRecipe 
 
 
 def main(argv=None) -> None:
-    from crpo.demo.pipeline import WORLD
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)

@@ -37,15 +37,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from crpo.data.items import DataError
+from crpo.demo.base import DYNAMIC_CATEGORIES, WORLD
 
 ALGORITHMS = ("grpo", "crpo", "grpo_cf_aug", "tgrpo", "arrowrl")  # run in this order: the two that matter first
 # The bench of the demo is drawn from this seed; tuning used other seeds only (see docs/demo.md).
 EVAL_SEED = 20261123
-# A miniature DyBench: moving direction (4-way), reversible dynamics (3-way: grows, shrinks, same size), event
-# order (binary), and the colour question as the static category.
-DYNAMIC_CATEGORIES = ("moving_direction", "reversible_dynamics", "event_sequence")
-WORLD = dict(categories=[*DYNAMIC_CATEGORIES, "static_attribute"], kinds=["checks", "size", "appear", "hue"],
-             num_frames=8, size=64, object_size=32, speed=3.0)
 # The colours that give a dynamic answer away in the biased split (option i of every dynamic question): none of
 # them is an answer of the colour question (red, blue, green, yellow), whose objects never wear them. With the
 # colour question's own letters as cues (red = A) a tiny model's answer head tied "red" to "A" for every question,

@@ -19,7 +19,8 @@ import os
 import re
 from pathlib import Path
 
-from crpo.data.items import DataError
+from crpo.data.items import DataError, Item
+from crpo.data.text_budget import check_text_budget, estimated_tokens, tokenizer_count
 
 ALLOW_DOWNLOADS_ENV = "CRPO_ALLOW_DOWNLOADS"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -88,3 +89,29 @@ def load_error(model, e: Exception) -> DataError:
     """A failed from_pretrained of an existing directory as one line (a missing weight file, a foreign config)."""
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     return DataError(f"model '{model}': cannot load it ({first})")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The model's own tokenizer, for the prompt-length checks before any model loads (crpo/data/text_budget.py)
+
+def check_model_texts(model, items: list[Item], texts: list[str], limit: int, source, key: str) -> None:
+    """`check_text_budget` with the tokenizer of the local model directory `model` (loaded alone: no weights)."""
+    if not limit or not items:
+        return
+    check_text_budget(items, texts, load_tokenizer(model), limit, source, key)
+
+
+def token_counter(model):
+    """Tokens of a text by the tokenizer of the local model directory `model` (its exact count), else the
+    tokenizer-free estimate."""
+    return tokenizer_count(load_tokenizer(model)) if model else estimated_tokens
+
+
+def load_tokenizer(model):
+    """The tokenizer of the local model directory `model` (no weights loaded); one DataError line otherwise."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(model_source(model), **from_pretrained_kwargs())
+    except (OSError, ValueError, KeyError) as e:
+        raise load_error(model, e) from None

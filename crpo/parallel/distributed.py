@@ -37,7 +37,7 @@ def make_accelerator(micro_batches: int = 1):
     on_cpu = not torch.accelerator.is_available()
     if on_cpu and os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
         # accelerate's CPU mode would silently train plain DDP under a ZeRO-3 launch config
-        from crpo.training.config import ConfigError
+        from crpo.data.items import ConfigError
         raise ConfigError("DeepSpeed was requested (accelerate launch config) but this machine has no GPU: "
                            "accelerate has no DeepSpeed mode on CPU; use configs/accelerate/ddp.yaml or fsdp.yaml")
     accelerator = Accelerator(cpu=on_cpu, gradient_accumulation_steps=micro_batches,
@@ -78,7 +78,7 @@ def launch_mismatch(env, num_processes: int) -> str | None:
 def check_world_size(num_processes: int) -> None:
     """Stop with one line when the launch did not join the processes it asked for (`launch_mismatch`)."""
     if (reason := launch_mismatch(os.environ, num_processes)) is not None:
-        from crpo.training.config import ConfigError
+        from crpo.data.items import ConfigError
         raise ConfigError(reason)
 
 
@@ -234,7 +234,7 @@ def run_failing_fast(fn, *args, **kwargs):
     except BaseException as e:
         if world == 1 or isinstance(e, SystemExit) and not e.code:
             raise
-        from crpo.training.config import ConfigError
+        from crpo.data.items import ConfigError
         from crpo.data.items import DataError
         if isinstance(e, (ConfigError, DataError)):
             print(f"error (rank {rank} of {world}): {e}", file=sys.stderr, flush=True)

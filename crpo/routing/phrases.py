@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 
 from crpo.routing.lexicon import (ACTION_CUE, AXES, ASKS_STATE, BECOMES_VALUE, CHANGE_LEXICON, END_STATE, HFLIP_LEXICON,
-                          MOTION_CUE, MOTION_LEXICON, NO_CHANGE, NOT_PREFIX_OPPOSITES, REVERSAL_PREFIXES,
-                          SPATIAL_AXES)
+                                  MOTION_CUE, MOTION_LEXICON, NO_CHANGE, NOT_PREFIX_OPPOSITES, REVERSAL_PREFIXES,
+                                  SPATIAL_AXES)
 
 # "from X to Y" anywhere (X stops at the first " to "/" into "); "turning X into Y" after a change verb.
 _FROM_TO = re.compile(r"^(.*?\b)?from (.+?) (to|into) (.+)$")

@@ -31,16 +31,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crpo.data.items import LETTERS, TRANSFORMS, DataError, Item
+from crpo.data.annotations import RELATIONS, annotated, answer_key, answer_keys  # noqa: F401  (RELATIONS: public)
+from crpo.data.items import LETTERS, TRANSFORMS, Item
 from crpo.routing.lexicon import (ASKS_ORDER, ATTRIBUTE, ATTRIBUTE_VALUE, COUNT, ROTATION_WORDS, SEQ_MARK, STATIC_CUE,
-                          WEAK_MOTION_CUE)
+                                  WEAK_MOTION_CUE)
 from crpo.routing import phrases as phrases
-from crpo.routing.text import (_CHANGE_GROUPS, _DIRECTION_GROUPS, _ORDER_GROUPS, _Term, _canonical,
-                              _motion_context, _norm, _scan, _steps, _swap, _terms)
+from crpo.routing.text import (_CHANGE_GROUPS, _DIRECTION_GROUPS, _ORDER_GROUPS, _Term, _canonical, _motion_context,
+                               _norm, _scan, _steps, _swap, _terms)
 
 CATEGORIES = ("moving_direction", "rotation", "reversible_dynamics", "event_sequence", "static_attribute",
               "static_spatial", "counting", "other")
-RELATIONS = ("change", "same", "unknown")
 
 
 @dataclass
@@ -203,54 +203,6 @@ def _rules(item: Item, transform: str) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------------------------
 # Explicit annotations
 
-def _key(item: Item, answer: str) -> str:
-    """An answer in the form the maps use: option letter, lower-case yes/no, text as given otherwise."""
-    if item.problem_type == "yes_no":
-        return answer.strip().lower()
-    if item.problem_type == "multiple_choice" and answer not in LETTERS[:len(item.options)]:
-        texts = [_norm(o) for o in item.options]
-        if _norm(answer) not in texts:
-            raise DataError(f"item '{item.id}': counterfactual answer '{answer}' is neither an option letter "
-                            f"nor an option text")
-        return LETTERS[texts.index(_norm(answer))]
-    return answer
-
-
-def _explicit(item: Item, transform: str) -> tuple[str, str | None] | None:
-    annotation = item.counterfactual or {}
-    for name in annotation:
-        if name not in TRANSFORMS:
-            raise DataError(f"item '{item.id}': counterfactual annotation for unknown transform '{name}' "
-                            f"(expected {', '.join(TRANSFORMS)})")
-    entry = annotation.get(transform)
-    if entry is None:
-        return None
-    if not isinstance(entry, dict) or ("relation" not in entry and "answer" not in entry):
-        raise DataError(f"item '{item.id}': counterfactual['{transform}'] must be an object with 'relation' "
-                        f"and/or 'answer'")
-    original = _key(item, item.answer)
-    answer = None if entry.get("answer") is None else _key(item, str(entry["answer"]))
-    rel = entry.get("relation") or ("same" if answer == original else "change")
-    if rel not in RELATIONS:
-        raise DataError(f"item '{item.id}': counterfactual['{transform}'] relation '{rel}' is not one of "
-                        f"{', '.join(RELATIONS)}")
-    if answer is not None and rel != "unknown" and (rel == "same") != (answer == original):
-        raise DataError(f"item '{item.id}': counterfactual['{transform}'] says '{rel}' but gives answer '{answer}' "
-                        f"for original answer '{original}'")
-    if rel == "same":
-        return "same", original
-    if rel == "change" and answer is None:
-        others = [k for k in (_keys(item) or ()) if k != original]
-        answer = others[0] if len(others) == 1 else None  # a binary question has one other answer
-    return rel, answer if rel == "change" else None
-
-
-def _keys(item: Item) -> tuple[str, ...] | None:
-    if item.problem_type == "multiple_choice":
-        return tuple(LETTERS[:len(item.options)])
-    return ("yes", "no") if item.problem_type == "yes_no" else None
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Public API
 
@@ -288,10 +240,10 @@ def relation(item: Item, transform: str) -> tuple[str, str | None]:
     the transformed clip: option letter, yes/no, number or text), or ("unknown", None)."""
     if transform not in TRANSFORMS:
         raise ValueError(f"unknown transform '{transform}' (expected one of {', '.join(TRANSFORMS)})")
-    explicit = _explicit(item, transform)
+    explicit = annotated(item, transform)
     if explicit is not None:
         return explicit
-    original = _key(item, item.answer)
+    original = answer_key(item, item.answer)
     if transform == "hflip+reverse":
         h, r = relation(item, "hflip"), relation(item, "reverse")
         if "unknown" in (h[0], r[0]):
@@ -322,10 +274,10 @@ def _after(item: Item, transform: str, answer: str) -> str | None:
 def option_map(item: Item, transform: str) -> dict[str, str] | None:
     """Where every answer goes under `transform`: option letter -> letter for multiple choice, {"yes": .., "no": ..}
     for yes/no; None when any of them cannot be mapped, and for numerical and free-form items."""
-    keys = _keys(item)
+    keys = answer_keys(item)
     if keys is None:
         return None
-    explicit = _explicit(item, transform)
+    explicit = annotated(item, transform)
     if transform == "hflip+reverse" and explicit is None:
         h, r = option_map(item, "hflip"), option_map(item, "reverse")
         return None if h is None or r is None else {k: r[h[k]] for k in keys}
@@ -338,7 +290,7 @@ def option_map(item: Item, transform: str) -> dict[str, str] | None:
         rel, cf = explicit
         if cf is None:
             return None
-        original = _key(item, item.answer)
+        original = answer_key(item, item.answer)
         forced = {original: cf, cf: original}  # transforms are involutions
         if len(keys) == 2:
             forced.update({k: k if rel == "same" else original for k in keys if k not in forced})
@@ -354,10 +306,10 @@ def unlisted(item: Item, transform: str) -> bool:
     mirror). Where "None of the above" is shown, it is then the correct counterfactual answer. False whenever the
     rules cannot tell (an annotation, a question that asserts a term, an unresolved motion/position sense)."""
     if item.problem_type != "multiple_choice" or transform not in ("hflip", "reverse") \
-            or _explicit(item, transform) is not None or relation(item, transform)[0] != "unknown":
+            or annotated(item, transform) is not None or relation(item, transform)[0] != "unknown":
         return False
     o = _mc_options(item, transform)
-    i = LETTERS.index(_key(item, item.answer))
+    i = LETTERS.index(answer_key(item, item.answer))
     text = o.swapped[i]
     if o.question.asserted or not o.touched[i] or text is None or text == o.canon[i] or text in o.canon:
         return False

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import yaml
 
-
-class ConfigError(ValueError):
-    pass
+from crpo.data.items import ConfigError  # noqa: F401  (defined with DataError: the launch layer raises it too)
 
 
 def _help(text: str, default=MISSING, choices: tuple | None = None, **kw):

@@ -57,7 +57,7 @@ def sft(cfg: SFTConfig) -> Path:
 
     if cfg.loss_on not in ("answer", "all", "both"):
         raise DataError(f"loss_on must be 'both', 'all' or 'answer', got '{cfg.loss_on}'")
-    from crpo.data.text_budget import check_model_texts
+    from crpo.models.local import check_model_texts
     from crpo.training.trainer import check_inputs
     check_inputs(cfg)  # paths and model directory before anything loads or is written
     items = load_items(cfg.train_data)  # unique ids, at least one item

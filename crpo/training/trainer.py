@@ -30,7 +30,7 @@ from crpo.training.checkpoint import check_output_dir, load_checkpoint, save_che
 from crpo.training.config import TrainConfig, load_config
 from crpo.data.items import DataError, load_items
 from crpo.parallel.distributed import (compute_context, gathered_for_generation, generation_kwargs, make_accelerator,
-                              run_failing_fast)
+                                       run_failing_fast)
 from crpo.training.train_log import COUNTERS, MetricsLogger
 from crpo.rl.methods import METHODS
 from crpo.rl.methods.common import null_option_on, show_null_option
@@ -182,7 +182,7 @@ def train(cfg: TrainConfig) -> Path:
         route_cache = load_route_cache(cfg.route_cache)
     video_root = cfg.video_root or str(Path(cfg.train_data).parent)
     from crpo.data.prompts import question_text
-    from crpo.data.text_budget import check_model_texts
+    from crpo.models.local import check_model_texts
     check_model_texts(cfg.model, items, [question_text(it, cfg.answer_format) for it in items],
                       cfg.max_text_tokens, cfg.train_data, "max_text_tokens")
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 from crpo.rl import rewards
 from crpo.rl.answers import normalize_answer
 from crpo.data.counterfactual import counterfactual
-from crpo.rl.methods.common import (Branch, ItemPlan, ItemScores, on_rows, read, rows_of,
-                                 trained_groups)
+from crpo.rl.methods.common import Branch, ItemPlan, ItemScores, on_rows, read, rows_of, trained_groups
 
 
 def plan(item_index, item, clip, cfg, cached=None, seed=0):

@@ -36,8 +36,8 @@ cross-branch terms change the gradient (see benchmarks/advantage_schemes.py).
 from __future__ import annotations
 
 from crpo.rl import rewards
-from crpo.rl.methods.common import (ItemScores, correctness_only, counterfactual_plan, on_rows,
-                                 read, rows_of, trained_groups)
+from crpo.rl.methods.common import (ItemScores, correctness_only, counterfactual_plan, on_rows, read, rows_of,
+                                    trained_groups)
 
 
 def needs_answer(cfg) -> bool:
