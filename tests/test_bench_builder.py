@@ -5,7 +5,7 @@ import pytest
 from crpo.bench.builder import build_bench, decode_all
 from crpo.cli import main as cli_main
 from crpo.data.items import Item, load_items, write_jsonl
-from crpo.data.video import write_video
+from crpo.data.video_write import write_video
 
 from shared_data import BIKES
 

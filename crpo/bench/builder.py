@@ -16,7 +16,7 @@ same --video-root in both modes, so the benchmark is evaluated with the root it 
 - --materialize: the twin's video is written to OUT/videos/<video>__<transform>__<hash>.mp4, one file per clip and
   transform shared by every item on that clip (all frames of the source, or of its
   [start, end] segment, decoded with PyAV, transformed with `crpo.data.counterfactual`, re-encoded with
-  `crpo.data.video.write_video` at the source frame rate), referenced relative to --video-root; the twin then has no
+  `crpo.data.video_write.write_video` at the source frame rate), referenced relative to --video-root; the twin then has no
   transform and no start/end. This decodes whole videos in memory: meant for short clips.
 """
 from __future__ import annotations
@@ -57,7 +57,8 @@ def decode_all(path, start: float | None = None, end: float | None = None) -> tu
 def materialize_twin(src, dst, transform: str, start: float | None = None, end: float | None = None) -> None:
     """Write `transform` of the video `src` (or of its [start, end] segment) to `dst` at the source frame rate."""
     from crpo.data.counterfactual import counterfactual
-    from crpo.data.video import Clip, write_video
+    from crpo.data.video import Clip
+    from crpo.data.video_write import write_video
 
     frames, fps = decode_all(src, start, end)
     clip = Clip(frames=frames, fps=fps, frame_indices=np.arange(len(frames)), source_size=frames.shape[1:3],

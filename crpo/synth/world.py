@@ -13,7 +13,7 @@ writes
     OUT/preview.png                            with --preview: an original and its twin per kind of scene
 
 Everything is a function of --seed: item i of a split draws from its own generator seeded by (seed, split, i),
-and clips are encoded losslessly (crpo.data.video.write_video), so the files are too, bit for bit. The twin's transform
+and clips are encoded losslessly (crpo.data.video_write.write_video), so the files are too, bit for bit. The twin's transform
 follows the router's rule (reverse when it changes the answer, else hflip; every other round of a direction
 question's answers is a mirror pair) and its answer comes from the scene's ground truth, never from text rules,
 so the bench can test the router.
@@ -29,7 +29,7 @@ from crpo.data.items import LETTERS, DataError, Item, write_jsonl
 from crpo.synth.render import render
 from crpo.synth.scenes import (CATEGORIES, CUE_COLOURS, DYNAMIC, KINDS, PALETTE, Config, Scene, num_answers,
                                sample_scene, transform_scene, twin_transform, without_counterfactual_answer)
-from crpo.data.video import write_video
+from crpo.data.video_write import write_video
 
 FPS = 8.0
 _TRAIN, _BENCH = 0, 1  # split ids in the per-item seeds
