@@ -11,8 +11,9 @@ import sys
 DESCRIPTION = """Counterfactual Relational Policy Optimization for video LLMs.
 
 Every training question is rolled out on the original clip and on a counterfactual clip (mirrored and/or
-time-reversed); a Counterfactual Relation Reward asks the answer to change for dynamic questions and stay for
-static ones. Commands cover the synthetic world, data tools, the trainer and paired benchmarks."""
+time-reversed); a Counterfactual Relation Reward asks for the answer the transform leads to, read from the question
+text (left becomes right under a mirror; a static answer stays). Commands cover the synthetic world, data tools,
+the trainer, audits and paired benchmarks."""
 
 
 def _synth(a):
