@@ -291,9 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "aggregation to the raw model output (docs/scorers.md). --quirk switches a reproduced "
                        "official quirk.", epilog="quirks (format.name (default): what):\n" + describe_quirks(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("--format", required=True,
-                   choices=["dybench", "timeblind", "tempcompass", "vinoground", "mvbench", "tvbench", "mvp",
-                            "vitatecs"])
+    from crpo.bench.score import FORMATS  # the dispatcher's own list (light imports: --help stays instant)
+    s.add_argument("--format", required=True, choices=FORMATS)
     s.add_argument("--data", required=True, help="benchmark data: our items JSONL or the benchmark's own file/folder")
     s.add_argument("--predictions", default=None, help="predictions: our JSONL or the benchmark's own file/folder")
     s.add_argument("--lmms-eval-samples", metavar="FILE", nargs="+", default=None,
