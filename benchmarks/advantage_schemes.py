@@ -22,12 +22,12 @@ import random
 
 import torch
 
-from crpo.rl.algorithms import advantages_by_group
-from crpo.training.config import TrainConfig
 from crpo.data.items import Item
+from crpo.rl.algorithms import advantages_by_group
 from crpo.rl.methods import METHODS
 from crpo.rl.methods.common import Branch, ItemPlan
 from crpo.rl.scoring import score_rollouts, term_weights
+from crpo.training.config import TrainConfig
 
 G = 8
 ITEM = Item(id="d", video="v.mp4", question="Which way does the ball move?", options=["left", "right"], answer="A",

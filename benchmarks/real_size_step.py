@@ -44,8 +44,9 @@ def qwen3_vl_2b_config(tokenizer):
 
 def build_model(out: Path, dtype: str) -> int:
     import torch
-    from transformers import (AutoModelForImageTextToText, GenerationConfig, Qwen2VLImageProcessor,
-                              Qwen3VLProcessor, Qwen3VLVideoProcessor)
+    from transformers import (AutoModelForImageTextToText, GenerationConfig, Qwen2VLImageProcessor, Qwen3VLProcessor,
+                              Qwen3VLVideoProcessor)
+
     from crpo.models.tiny import CHAT_TEMPLATES, build_tokenizer
 
     tokenizer = build_tokenizer()

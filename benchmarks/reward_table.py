@@ -7,9 +7,9 @@ Columns: "Which direction does the square move?" with 2, 3 and 4 options (answer
 counterfactual answer the text does not tell (relation annotated, answer not). Policies: crpo/rl/methods/policy_table.py.
 Mean reward per rollout over the item's 2G = 16 rollouts, scored by the trainer's own plan -> score path.
 """
-from crpo.training.config import TrainConfig
 from crpo.data.items import Item
 from crpo.rl.methods.policy_table import reward_table
+from crpo.training.config import TrainConfig
 
 Q = "Which direction does the square move?"
 

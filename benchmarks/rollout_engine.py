@@ -61,12 +61,12 @@ def build_large_model(out: Path, layers: int) -> int:
 
 def worker_generate(model_dir: str, engine: str, max_new_tokens: int, repeats: int) -> dict:
     """Completion tokens/s of one engine on 2 branches x G rollouts of the clip (run in its own process)."""
-    from crpo.training.config import TrainConfig
     from crpo.data.counterfactual import counterfactual
+    from crpo.data.video import load_clip
     from crpo.models import VideoLM
+    from crpo.training.config import TrainConfig
     from crpo.training.rollout import generate_in_chunks
     from crpo.training.sampling import rollout_seed
-    from crpo.data.video import load_clip
 
     cfg = TrainConfig(model=model_dir, rollout_engine=engine, num_generations=G, max_new_tokens=max_new_tokens,
                       temperature=1.0, vllm_kv_cache_gb=1.0, vllm_max_model_len=4096)

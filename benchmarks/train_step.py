@@ -59,8 +59,8 @@ def old_vision_path():
     """Benchmark-only: the rollout inputs copy each branch's video G times and no features are precomputed, so
     generation and every log-prob pass run the vision tower on all 2G rows of every branch (crpo before issue 14)."""
     import crpo.models.batching
-    from crpo.models.batching import take_rows
     from crpo.models.adapter import VideoLM
+    from crpo.models.batching import take_rows
 
     saved = crpo.models.batching.share_videos, VideoLM.video_features
     crpo.models.batching.share_videos = lambda inputs, rows, same_video=None: take_rows(inputs, rows)
@@ -82,12 +82,12 @@ def same_rollouts(a: Path, b: Path):
 
 def time_parts(common: list[str], steps: int) -> tuple[list[float], list[float]]:
     """Generation alone and forward-backward alone on the CRPO batches of steps 1..steps (after a warm-up step 0)."""
-    from crpo.rl.algorithms import policy_loss
-    from crpo.training.config import TrainConfig, load_config
     from crpo.data.items import load_items
     from crpo.models import VideoLM
-    from crpo.training.rollout import generate_rollouts
+    from crpo.rl.algorithms import policy_loss
     from crpo.rl.scoring import score_rollouts
+    from crpo.training.config import TrainConfig, load_config
+    from crpo.training.rollout import generate_rollouts
     from crpo.training.trainer import _rows, load_plans, step_items
 
     cfg = load_config(TrainConfig, None, [*common, "algorithm=crpo"])

@@ -53,7 +53,6 @@ def pyav_read_video(filename, start_pts=0, end_pts=None, pts_unit="sec", output_
 def fetch_video_with(backend: str):
     """fetch_video forced onto one backend (qwen picks one once per process, from the environment)."""
     import torchvision.io
-
     from qwen_vl_utils import vision_process
 
     if backend == "torchvision" and not hasattr(torchvision.io, "read_video"):

@@ -374,8 +374,8 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from crpo.training.config import ConfigError
     from crpo.data.items import DataError
+    from crpo.training.config import ConfigError
     try:
         rc = args.func(args)
     except (DataError, ConfigError) as e:  # bad input: one line naming the file, row or key, and the reason

@@ -27,7 +27,6 @@ from pathlib import Path
 import pytest
 
 
-
 def has_vllm() -> bool:
     """Whether the real vLLM package is installed. (The folder is tests/vllm_env, not tests/vllm: pytest puts tests/
     on sys.path, where a folder named vllm shadows the package, and transformers / TRL then misread its version.)"""

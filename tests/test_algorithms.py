@@ -8,7 +8,6 @@ import torch
 
 from crpo.rl.algorithms import advantages_by_group, group_advantages, policy_loss
 
-
 # ----------------------------------------------------------------------------------------------- advantages
 
 def test_group_advantages_hand_values():

@@ -11,12 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from shared_data import VIDEOS
 
 from crpo.bench.audit import audit, choices_of, route_of
 from crpo.bench.audit_metrics import CLIPS
 from crpo.cli import main as crpo_main
 from crpo.data.items import Item, load_items, write_jsonl
-from shared_data import VIDEOS
 
 NUM_FRAMES = 4
 MAX_NEW_TOKENS = 6

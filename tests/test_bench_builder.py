@@ -1,13 +1,12 @@
 """The paired-benchmark builder: twins, answers, counts, dropped items, and materialised twin videos."""
 import numpy as np
 import pytest
+from shared_data import BIKES
 
 from crpo.bench.builder import build_bench, decode_all
 from crpo.cli import main as cli_main
 from crpo.data.items import Item, load_items, write_jsonl
 from crpo.data.video_write import write_video
-
-from shared_data import BIKES
 
 
 def source_items() -> list[Item]:

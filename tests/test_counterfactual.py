@@ -4,11 +4,10 @@ import os
 import numpy as np
 import pytest
 import torch
+from shared_data import VIDEOS
 
 from crpo.data.counterfactual import TRANSFORMS, counterfactual, derangement
 from crpo.data.video import Clip, load_clip
-
-from shared_data import VIDEOS
 
 
 @pytest.fixture(scope="module", params=["bigbuckbunny.mp4", "bikes.mp4"])

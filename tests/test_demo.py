@@ -7,14 +7,14 @@ import math
 import pytest
 from transformers import AutoModelForImageTextToText
 
-from crpo.training.config import TrainConfig
 from crpo.data.items import LETTERS, load_items
-from crpo.demo.pipeline import ALGORITHMS, DYNAMIC_CATEGORIES, WORLD, DemoSettings, counterfactual_labels, rl_config, \
-    run_demo, start_set
 from crpo.demo.base import CODE_WORDS, SHIPPED_BASE, BaseRecipe, code_word_item, pretrain_base, pretraining_set
+from crpo.demo.pipeline import (ALGORITHMS, DYNAMIC_CATEGORIES, WORLD, DemoSettings, counterfactual_labels, rl_config,
+                                run_demo, start_set)
 from crpo.demo.report import run_metrics
 from crpo.demo.stats import mean_std, paired_difference, t_cdf, t_quantile
 from crpo.synth import generate
+from crpo.training.config import TrainConfig
 
 TOY = DemoSettings(train_items=8, bench_pairs=4, start_items=8, start_max_steps=2, start_check_steps=1,
                    start_dev_pairs=4, rl_steps=2, eval_steps=1, num_generations=2, prompts_per_step=2, bench_seed=7)

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from crpo.data.items import DataError, load_items
 from crpo.data.importers import convert, import_file
+from crpo.data.items import DataError, load_items
 
 
 def write(path, rows, jsonl=False):

@@ -4,13 +4,12 @@ The local endpoint, items and helpers are tests/test_llm_router.py's."""
 import json
 
 import pytest
+from test_llm_router import ITEMS, REPLIES, mc, route, row, server  # noqa: F401  (server: the endpoint fixture)
 
 from crpo.data.items import DataError, Item, write_jsonl
 from crpo.routing.classes import counterfactual_target
 from crpo.routing.llm import build_messages, load_route_cache, parse_reply
 from crpo.routing.llm_maps import parse_map, parse_maps
-from test_llm_router import ITEMS, REPLIES, mc, route, row, server  # noqa: F401  (server: the endpoint fixture)
-
 
 ABC = ("A", "B", "C")
 
@@ -112,9 +111,9 @@ def test_training_plans_read_the_cache_rows_load_route_cache_returns(tmp_path):
     is the LLM map's answer where the rules cannot map, and a conflicting row gives 2G original rollouts, noted."""
     import numpy as np
 
-    from crpo.training.config import TrainConfig
-    from crpo.rl.methods import METHODS
     from crpo.data.video import Clip
+    from crpo.rl.methods import METHODS
+    from crpo.training.config import TrainConfig
 
     kneel = mc("kneel", "What is the woman doing?", ["kneeling down", "getting up", "dancing"], "A")
     ball = mc("ball", "Which direction does the ball move?", ["left", "right"], "A")

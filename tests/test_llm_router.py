@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from crpo import cli
-from crpo.routing import llm_backends
 from crpo.data.items import DataError, Item, write_jsonl
-from crpo.routing.llm import build_messages, load_route_cache, parse_reply, read_route_cache, route_with_llm
+from crpo.routing import llm_backends
 from crpo.routing.classes import question_class
+from crpo.routing.llm import build_messages, load_route_cache, parse_reply, read_route_cache, route_with_llm
 
 BIN = Path(sys.executable).parent
 

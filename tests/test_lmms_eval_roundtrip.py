@@ -8,14 +8,14 @@ import random
 from pathlib import Path
 
 import pytest
+from lmms_reference import evaluate_tasks, save_samples
+from mixed_outputs import mc_output
 
 from crpo.bench.lmms_task import write_lmms_task
 from crpo.bench.score import score_file
 from crpo.cli import main as crpo_main
-from crpo.data.items import DataError, LETTERS, load_items, write_jsonl
+from crpo.data.items import LETTERS, DataError, load_items, write_jsonl
 from crpo.data.prompts import question_text
-from lmms_reference import evaluate_tasks, save_samples
-from mixed_outputs import mc_output
 
 TASK = "crpo_synthetic"
 

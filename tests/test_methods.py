@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from crpo.training.config import ConfigError, TrainConfig, load_config
 from crpo.data.items import Item
+from crpo.data.video import Clip
+from crpo.rl.answers import extract_answer
 from crpo.rl.methods import METHODS
 from crpo.rl.methods.common import NULL_OPTION, Branch, ItemPlan, null_option_on, with_null_option
-from crpo.rl.answers import extract_answer
 from crpo.rl.scoring import score_rollouts
-from crpo.data.video import Clip
+from crpo.training.config import ConfigError, TrainConfig, load_config
 
 G = 8
 DIRECTION = Item(id="d1", video="v.mp4", question="Which way does the ball move?", options=["left", "right"],

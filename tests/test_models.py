@@ -8,10 +8,10 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, LogitsProcessorList
 
+from crpo.data.video import Clip, load_clip
 from crpo.models import VideoLM
 from crpo.models.adapter import VIDEO_WRAPPER, stop_mask, token_logprobs
 from crpo.models.tiny import SPECIAL_TOKENS, TAG_TOKENS, build_tiny_model
-from crpo.data.video import Clip, load_clip
 
 ARCHS = ["qwen3_vl", "qwen2_5_vl"]
 from shared_data import BIKES

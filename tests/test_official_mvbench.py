@@ -10,11 +10,11 @@ import json
 import random
 
 import pytest
+from lmms_reference import official_yaml, replayed_outputs, run_official
+from mixed_outputs import mc_output, options, prediction_rows
 
 from crpo.bench.score import score_file
 from crpo.data.items import LETTERS, Item, write_jsonl
-from lmms_reference import official_yaml, replayed_outputs, run_official
-from mixed_outputs import mc_output, options, prediction_rows
 
 MVBENCH_TASKS = ["action_sequence", "moving_count", "action_prediction", "episodic_reasoning", "action_antonym",
                  "action_count", "scene_transition", "object_shuffle", "object_existence", "fine_grained_pose",

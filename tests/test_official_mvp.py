@@ -12,13 +12,13 @@ and the mvp_mini means, must be equal.
 import random
 
 import pytest
+from lmms_reference import official_yaml, replayed_outputs, run_official
+from mixed_outputs import LETTERS, STYLES, options, prediction_rows
 
 from crpo.bench.mvp import mvp_choice
 from crpo.bench.score import score_file
-from crpo.data.items import write_jsonl
 from crpo.data.importers import convert
-from lmms_reference import official_yaml, replayed_outputs, run_official
-from mixed_outputs import LETTERS, STYLES, options, prediction_rows
+from crpo.data.items import write_jsonl
 
 SUBDOMAINS = ["human_object_interactions", "robot_object_interactions", "intuitive_physics", "temporal_reasoning"]
 PAIRS = 9

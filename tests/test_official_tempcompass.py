@@ -13,11 +13,11 @@ import json
 import random
 
 import pytest
+from lmms_reference import official_yaml, run_official
+from mixed_outputs import mc_output, options, phrase
 
 from crpo.bench.score import score_file
 from crpo.data.items import LETTERS, Item, write_jsonl
-from lmms_reference import official_yaml, run_official
-from mixed_outputs import mc_output, options, phrase
 
 ASPECTS = ["action", "direction", "speed", "order", "attribute_change"]
 TASKS = {"multi-choice": "tempcompass/tempcompass_mc.yaml", "yes_no": "tempcompass/tempcompass_yes_no.yaml",

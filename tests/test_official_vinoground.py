@@ -13,11 +13,11 @@ import json
 import random
 
 import pytest
+from lmms_reference import official_yaml, run_official
+from mixed_outputs import EMPTY_STYLES, STYLES, mc_output, phrase
 
 from crpo.bench.score import score_file
 from crpo.data.items import Item, write_jsonl
-from lmms_reference import official_yaml, run_official
-from mixed_outputs import EMPTY_STYLES, STYLES, mc_output, phrase
 
 PAIRS = 500  # lmms-eval's aggregation assumes exactly Vinoground's 500 pairs
 MAJORS = ["action", "object", "viewpoint"]

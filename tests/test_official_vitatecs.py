@@ -14,13 +14,13 @@ import json
 import random
 
 import pytest
-
-from crpo.bench.score import score_file
-from crpo.data.importers_tables import caption_is_a, for_question
-from crpo.data.items import load_items, write_jsonl
-from crpo.data.importers import convert
 from lmms_reference import official_yaml, replayed_outputs, run_official
 from mixed_outputs import mc_output, phrase, prediction_rows
+
+from crpo.bench.score import score_file
+from crpo.data.importers import convert
+from crpo.data.importers_tables import caption_is_a, for_question
+from crpo.data.items import load_items, write_jsonl
 
 ASPECTS = ["Direction", "Intensity", "Sequence", "Compositionality", "Localization", "Type"]
 PER_ASPECT = 14

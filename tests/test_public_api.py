@@ -3,8 +3,9 @@
 import re
 from pathlib import Path
 
-import crpo
 from shared_data import BIKES
+
+import crpo
 
 README = Path(__file__).parents[1] / "README.md"
 

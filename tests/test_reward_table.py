@@ -5,9 +5,9 @@ import itertools
 
 import pytest
 
-from crpo.training.config import TrainConfig
 from crpo.data.items import LETTERS, Item
 from crpo.rl.methods.policy_table import policy_rewards
+from crpo.training.config import TrainConfig
 
 QUESTIONS = ("Which direction does the square move?", "In which direction is the ball rolling?")
 FILLERS = ("up", "down", "it stays still")

@@ -7,10 +7,10 @@ import copy
 
 import pytest
 import torch
+from conftest import has_vllm
 
 from crpo.rl.algorithms import policy_loss
 from crpo.training.config import ConfigError, TrainConfig, load_config
-from conftest import has_vllm
 from crpo.training.vllm_engine import EngineError, VLLMEngine, check_prompt_ids, hf_state_dict, make_rollout_engine
 
 

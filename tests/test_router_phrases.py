@@ -3,8 +3,8 @@ kind real benchmarks use (written here, not copied), checked through the public 
 import pytest
 
 from crpo.data.items import Item
-from crpo.routing.rules import option_map, relation, unlisted
 from crpo.routing.classes import counterfactual_target, question_class
+from crpo.routing.rules import option_map, relation, unlisted
 
 U = ("unknown", None)
 

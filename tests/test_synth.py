@@ -17,8 +17,8 @@ import pytest
 from crpo.data.items import LETTERS, DataError, load_items
 from crpo.synth import generate
 from crpo.synth.render import BACKGROUND, render
-from crpo.synth.scenes import CATEGORIES, CUE_COLOURS, DYNAMIC, KINDS, PALETTE, SIZE_QUESTIONS, SIZES, Config, num_answers
-from crpo.synth.scenes import DIRECTIONS, transform_scene, transform_truth
+from crpo.synth.scenes import (CATEGORIES, CUE_COLOURS, DIRECTIONS, DYNAMIC, KINDS, PALETTE, SIZE_QUESTIONS, SIZES,
+                               Config, num_answers, transform_scene, transform_truth)
 from crpo.synth.world import apply_transform, bench_scene, skewed_prior, train_scene
 
 CFG = Config()
@@ -359,8 +359,8 @@ def test_router_reads_every_items_class_and_counterfactual_answer_from_text(worl
     """Every multiple-choice item, every phrasing, options with and without the counterfactual answer: the class
     (crpo.routing.classes) follows from the world's truth, and under the class's transform the router's counterfactual
     answer is the world's where it is listed and unknown where it is not (there "None of the above" is right)."""
-    from crpo.routing.rules import relation
     from crpo.routing.classes import CLASS_TRANSFORM, question_class, relation_class
+    from crpo.routing.rules import relation
 
     items = [i for i in load_items(world / "train.jsonl") + load_items(world / "bench.jsonl")
              if i.problem_type == "multiple_choice"]

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import av
 import pytest
+from shared_data import VIDEOS
 
 from crpo.cli import main as crpo_main
 from crpo.data.items import DataError, load_items
 from crpo.data.video import load_clip
-from shared_data import VIDEOS
 
 CLIPS = sorted(p.name for p in VIDEOS.glob("*.mp4"))
 

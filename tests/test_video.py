@@ -6,11 +6,11 @@ import shutil
 import av
 import numpy as np
 import pytest
+from shared_data import VIDEOS
 
 from crpo.data.items import DataError
 from crpo.data.video import INTERPOLATION, decode_plan, load_clip, sample_indices, smart_resize
 
-from shared_data import VIDEOS
 CLIPS = {  # name: (height, width, frames, fps)
     "bigbuckbunny.mp4": (720, 1280, 132, 25.0),
     "bikes.mp4": (272, 640, 250, 25.0),

@@ -17,18 +17,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from shared_data import BIKES
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from crpo.models.batching import expand_videos, share_videos, take_rows
-from crpo.training.config import TrainConfig
 from crpo.data.counterfactual import counterfactual
 from crpo.data.items import Item
-from crpo.rl.methods.common import Branch, ItemPlan
+from crpo.data.video import Clip, load_clip
 from crpo.models import VideoLM
+from crpo.models.batching import expand_videos, share_videos, take_rows
+from crpo.rl.methods.common import Branch, ItemPlan
+from crpo.training.config import TrainConfig
 from crpo.training.rollout import generate_in_chunks, generate_rollouts, pad_right
 from crpo.training.sampling import rollout_seed, seeded_sampling
-from crpo.data.video import Clip, load_clip
-from shared_data import BIKES
 
 ARCHS = ["qwen3_vl", "qwen2_5_vl"]
 G = 3
@@ -279,8 +279,8 @@ def test_a_training_step_encodes_each_clip_once_per_pass_that_needs_it(rl_args, 
     calls = vision_passes(lambda: cli_main(args))
     assert len(calls) == (1 if freeze else 4), calls
     # Every pass encodes the step's distinct clips once each: the patches of one processor call over them.
-    from crpo.training.config import load_config
     from crpo.data.items import load_items
+    from crpo.training.config import load_config
     from crpo.training.trainer import load_plans, step_items
     cfg = load_config(TrainConfig, None, args[1:])
     items = load_items(cfg.train_data)

@@ -46,8 +46,8 @@ _CONTEXT = "assistant\n"
 def route_of(item: Item) -> dict:
     """What the router reads from the item's text: category, question class, transform, relation, counterfactual
     answer (when the text tells it), and the control transform with its relation."""
-    from crpo.routing.rules import categorize, relation
     from crpo.routing.classes import counterfactual_target
+    from crpo.routing.rules import categorize, relation
 
     # The audit shows each item's own options, so "None of the above" is never a counterfactual answer here.
     target = counterfactual_target(item, "auto", null_option=False)

@@ -226,9 +226,9 @@ def _evaluate_locked(model, bench, fmt, video_root, out, all_items, state, batch
     from tqdm.auto import tqdm
 
     from crpo.bench.score import score_file
-    from crpo.parallel.distributed import copy_to_main, union_over_processes
     from crpo.models import VideoLM
     from crpo.models.local import check_model_texts
+    from crpo.parallel.distributed import copy_to_main, union_over_processes
 
     rank, world = state.process_index, state.num_processes
     items = all_items[:limit]

@@ -33,8 +33,8 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from crpo.data.items import LETTERS, DataError, Item, load_items
 from crpo.bench.predictions import raw_outputs, read_rows
+from crpo.data.items import LETTERS, DataError, Item, load_items
 
 _PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")  # sic: a look-ahead where a look-behind was meant
 _COMMA_STRIP = re.compile(r"(\d)(\,)(\d)")

@@ -33,9 +33,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crpo.data.items import LETTERS, DataError, Item, load_items
 from crpo.bench.predictions import raw_outputs
 from crpo.bench.tempcompass_rules import rate, task_type
+from crpo.data.items import LETTERS, DataError, Item, load_items
 
 Key = tuple[str, str, int]  # (video id, aspect, question position)
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import re
 
-from crpo.data.items import LETTERS, Item
 from crpo.bench.mvbench import lmms_output, load_task_items, task_of
 from crpo.bench.predictions import raw_outputs
+from crpo.data.items import LETTERS, Item
 
 
 def _normalize(text) -> str:

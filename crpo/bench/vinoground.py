@@ -35,8 +35,8 @@ import json
 import re
 from pathlib import Path
 
-from crpo.data.items import DataError, load_items, read_jsonl
 from crpo.bench.predictions import raw_outputs
+from crpo.data.items import DataError, load_items, read_jsonl
 
 KINDS = ("text", "video")
 _OUR_ID = re.compile(r"(\d+)_(pos|neg)_(text|video)$")

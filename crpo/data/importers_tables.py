@@ -22,8 +22,8 @@ import random
 import re
 from pathlib import Path
 
-from crpo.data.items import LETTERS, DataError, Item, validate_item
 from crpo.data.import_rows import ANSWER_TAG, LETTERED, option_letter, read_rows, rel_path, strip_letters
+from crpo.data.items import LETTERS, DataError, Item, validate_item
 
 TABLE_FORMATS = ("mvp", "vitatecs", "dybench", "verl")
 DYBENCH_FIELDS = {"video": ("video", "video_path", "path", "video_name", "video_file"),

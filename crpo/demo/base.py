@@ -91,8 +91,8 @@ def pretraining_set(world: Path, kinds: tuple[str, ...], seed: int) -> Path:
 def pretrain_base(root: Path, seed: int, world_kwargs: dict, recipe: BaseRecipe | None = None) -> Path:
     """ROOT/{pretrain_world,tiny,base_stage1..}; returns the last stage's final/. Finished stages are skipped."""
     from crpo.models.tiny import build_tiny_model
-    from crpo.training.sft import SFTConfig, sft
     from crpo.synth import generate
+    from crpo.training.sft import SFTConfig, sft
 
     r = recipe or BaseRecipe()
     world, tiny = root / "pretrain_world", root / "tiny"

@@ -195,8 +195,8 @@ def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | Non
     from crpo.demo.base import SHIPPED_BASE
     from crpo.demo.base import pretrain_base as pretrain_base_model
     from crpo.demo.report import summarise
-    from crpo.training.sft import SFTConfig, sft
     from crpo.synth import generate
+    from crpo.training.sft import SFTConfig, sft
     t0 = time.perf_counter()
     s = settings or (QUICK if quick else DemoSettings())
     seeds = 1 if quick else seeds

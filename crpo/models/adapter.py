@@ -38,8 +38,8 @@ from contextlib import contextmanager, nullcontext
 
 import torch
 
-from crpo.models.batching import expand_videos, select_videos, take_rows, videos_used
 from crpo.data.items import DataError
+from crpo.models.batching import expand_videos, select_videos, take_rows, videos_used
 
 FAMILIES = ("qwen3_vl", "qwen2_5_vl")
 # generate() fills every field we leave unset from the checkpoint's generation_config (hub Qwen configs set top_k,

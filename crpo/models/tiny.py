@@ -157,8 +157,8 @@ def build_tokenizer():
 
 
 def build_processor(arch: str, tokenizer):
-    from transformers import (Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor,
-                              Qwen3VLProcessor, Qwen3VLVideoProcessor)
+    from transformers import (Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor, Qwen3VLProcessor,
+                              Qwen3VLVideoProcessor)
 
     min_video, max_video = VIDEO_PIXELS[arch]
     common = dict(patch_size=PATCH_SIZE, temporal_patch_size=TEMPORAL_PATCH_SIZE, merge_size=MERGE_SIZE)

@@ -234,8 +234,7 @@ def run_failing_fast(fn, *args, **kwargs):
     except BaseException as e:
         if world == 1 or isinstance(e, SystemExit) and not e.code:
             raise
-        from crpo.data.items import ConfigError
-        from crpo.data.items import DataError
+        from crpo.data.items import ConfigError, DataError
         if isinstance(e, (ConfigError, DataError)):
             print(f"error (rank {rank} of {world}): {e}", file=sys.stderr, flush=True)
         else:

@@ -13,9 +13,8 @@ import math
 import re
 from collections.abc import Sequence
 
-from crpo.rl.answer_metrics import words
 from crpo.data.items import LETTERS, PROBLEM_TYPES
-
+from crpo.rl.answer_metrics import words
 
 _ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)

@@ -47,9 +47,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
+from crpo.data.items import PROBLEM_TYPES
 from crpo.rl.answer_metrics import free_form_score, mean_relative_accuracy, ocr_score, relative_accuracy
 from crpo.rl.answers import normalize_answer
-from crpo.data.items import PROBLEM_TYPES
 
 # ---------------------------------------------------------------------------------------------------------------
 # Accuracy and format (accuracy as Video-R1 scores its problem types: crpo/rl/answer_metrics.py)

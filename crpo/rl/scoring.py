@@ -15,7 +15,6 @@ from crpo.rl.methods import METHODS
 from crpo.rl.methods.common import ItemPlan
 from crpo.rl.rewards import combine_rewards
 
-
 TERM_ORDER = ("accuracy", "format", "behave", "crr", "tgrpo_bonus", "arrow_reverse")
 
 

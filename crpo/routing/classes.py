@@ -38,8 +38,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crpo.routing import llm_maps, phrases as phrases
 from crpo.data.items import LETTERS, Item
+from crpo.routing import llm_maps
+from crpo.routing import phrases as phrases
 from crpo.routing.rules import categorize, choose_transform, option_map, relation, unlisted
 from crpo.routing.text import _TABLES, _norm, _scan, _terms
 

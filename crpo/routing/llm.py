@@ -39,10 +39,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from crpo.routing import llm_maps
 from crpo.data.items import LETTERS, DataError, Item, load_items
-from crpo.routing.llm_backends import DEFAULT_MAX_NEW_TOKENS, LLMError, make_backend
+from crpo.routing import llm_maps
 from crpo.routing.classes import CLASS_RELATION, CLASS_TRANSFORM, QUESTION_CLASSES, question_class
+from crpo.routing.llm_backends import DEFAULT_MAX_NEW_TOKENS, LLMError, make_backend
 
 SOURCES = ("llm", "lexicon_fallback")
 CACHE_CLASSES = QUESTION_CLASSES + ("unknown",)  # "unknown": a fallback the lexicon could not place either
@@ -252,8 +252,8 @@ def route_classes(items_path, cache_path=None):
     "train_transform" (the class's transform, or None: no counterfactual branch), "train_skip" (why not),
     "train_answer" (the counterfactual answer the reward pays, "none of the above" where the transformed answer is
     not listed, None where the text does not tell) and "train_answer_source" ("lexicon" | "llm")."""
-    from crpo.routing.rules import route
     from crpo.routing.classes import counterfactual_target
+    from crpo.routing.rules import route
 
     cached = load_route_cache(cache_path) if cache_path else {}
     for item in load_items(items_path):

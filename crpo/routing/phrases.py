@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from crpo.routing.lexicon import (ACTION_CUE, AXES, ASKS_STATE, BECOMES_VALUE, CHANGE_LEXICON, END_STATE, HFLIP_LEXICON,
+from crpo.routing.lexicon import (ACTION_CUE, ASKS_STATE, AXES, BECOMES_VALUE, CHANGE_LEXICON, END_STATE, HFLIP_LEXICON,
                                   MOTION_CUE, MOTION_LEXICON, NO_CHANGE, NOT_PREFIX_OPPOSITES, REVERSAL_PREFIXES,
                                   SPATIAL_AXES)
 

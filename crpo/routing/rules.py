@@ -33,11 +33,11 @@ from dataclasses import dataclass
 
 from crpo.data.annotations import RELATIONS, annotated, answer_key, answer_keys  # noqa: F401  (RELATIONS: public)
 from crpo.data.items import LETTERS, TRANSFORMS, Item
+from crpo.routing import phrases as phrases
 from crpo.routing.lexicon import (ASKS_ORDER, ATTRIBUTE, ATTRIBUTE_VALUE, COUNT, ROTATION_WORDS, SEQ_MARK, STATIC_CUE,
                                   WEAK_MOTION_CUE)
-from crpo.routing import phrases as phrases
-from crpo.routing.text import (_CHANGE_GROUPS, _DIRECTION_GROUPS, _ORDER_GROUPS, _Term, _canonical, _motion_context,
-                               _norm, _scan, _steps, _swap, _terms)
+from crpo.routing.text import (_CHANGE_GROUPS, _DIRECTION_GROUPS, _ORDER_GROUPS, _canonical, _motion_context, _norm,
+                               _scan, _steps, _swap, _Term, _terms)
 
 CATEGORIES = ("moving_direction", "rotation", "reversible_dynamics", "event_sequence", "static_attribute",
               "static_spatial", "counting", "other")

@@ -26,10 +26,10 @@ import numpy as np
 from tqdm import tqdm
 
 from crpo.data.items import LETTERS, DataError, Item, write_jsonl
+from crpo.data.video_write import write_video
 from crpo.synth.render import render
 from crpo.synth.scenes import (CATEGORIES, CUE_COLOURS, DYNAMIC, KINDS, PALETTE, Config, Scene, num_answers,
                                sample_scene, transform_scene, twin_transform, without_counterfactual_answer)
-from crpo.data.video_write import write_video
 
 FPS = 8.0
 _TRAIN, _BENCH = 0, 1  # split ids in the per-item seeds

@@ -90,9 +90,10 @@ def check_output_dir(accelerator, output_dir, resume: bool) -> Path | None:
     """Before training, on every process: can this run save and resume where its processes run? Returns the
     checkpoint every process resumes from (the main process's newest; None: start at step 0), else raises
     ConfigError with one line on every process. See the module docstring for the policy."""
+    from accelerate.utils import broadcast_object_list
+
     from crpo.data.items import ConfigError
     from crpo.parallel.distributed import is_sharded
-    from accelerate.utils import broadcast_object_list
 
     if accelerator.num_processes == 1:
         return latest_checkpoint(output_dir) if resume else None

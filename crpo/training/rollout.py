@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from crpo.rl.methods.common import Branch, ItemPlan
 from crpo.data.prompts import question_text
+from crpo.rl.methods.common import Branch, ItemPlan
 from crpo.training.sampling import rollout_seed, seeded_sampling
 
 
@@ -45,8 +45,8 @@ def generate_rollouts(adapter, plans: list[ItemPlan], cfg, step: int, item_offse
     not depend on how the batch is split over processes. `engine` (rollout_engine=vllm, crpo/training/vllm_engine.py)
     samples the same prompts with the same seeds instead of `adapter.generate`.
     """
-    from crpo.models.batching import share_videos
     from crpo.models.adapter import vision_trainable
+    from crpo.models.batching import share_videos
 
     g = cfg.num_generations
     branches = [b for plan in plans for b in plan.branches]

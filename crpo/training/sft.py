@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from crpo.training.config import SFTConfig, load_config
 from crpo.data.items import DataError, load_items
+from crpo.training.config import SFTConfig, load_config
 
 
 def main(config_path=None, overrides=()) -> Path:
@@ -46,14 +46,14 @@ def sft(cfg: SFTConfig) -> Path:
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
 
-    from crpo.training.checkpoint import check_output_dir, load_checkpoint, save_checkpoint, save_final
     from crpo.data.counterfactual import counterfactual
-    from crpo.models import VideoLM
     from crpo.data.prompts import question_text
+    from crpo.data.video import load_clip
+    from crpo.models import VideoLM
     from crpo.parallel.distributed import compute_context, make_accelerator
+    from crpo.training.checkpoint import check_output_dir, load_checkpoint, save_checkpoint, save_final
     from crpo.training.train_log import drop_rows_after
     from crpo.training.trainer import make_scheduler, prepare_policy, step_items
-    from crpo.data.video import load_clip
 
     if cfg.loss_on not in ("answer", "all", "both"):
         raise DataError(f"loss_on must be 'both', 'all' or 'answer', got '{cfg.loss_on}'")

@@ -25,19 +25,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crpo.rl.algorithms import policy_loss
-from crpo.training.checkpoint import check_output_dir, load_checkpoint, save_checkpoint, save_final
-from crpo.training.config import TrainConfig, load_config
 from crpo.data.items import DataError, load_items
 from crpo.parallel.distributed import (compute_context, gathered_for_generation, generation_kwargs, make_accelerator,
                                        run_failing_fast)
-from crpo.training.train_log import COUNTERS, MetricsLogger
+from crpo.rl.algorithms import policy_loss
 from crpo.rl.methods import METHODS
 from crpo.rl.methods.common import null_option_on, show_null_option
-from crpo.training.rollout import generate_rollouts
-from crpo.training.vllm_engine import make_rollout_engine
-from crpo.training.sampling import rollout_seed
 from crpo.rl.scoring import score_rollouts
+from crpo.training.checkpoint import check_output_dir, load_checkpoint, save_checkpoint, save_final
+from crpo.training.config import TrainConfig, load_config
+from crpo.training.rollout import generate_rollouts
+from crpo.training.sampling import rollout_seed
+from crpo.training.train_log import COUNTERS, MetricsLogger
+from crpo.training.vllm_engine import make_rollout_engine
 
 
 def main(config_path=None, overrides=()) -> Path:
@@ -103,6 +103,7 @@ def reference_model(adapter, cfg: TrainConfig, accelerator):
         return copy.deepcopy(adapter.model).eval().requires_grad_(False)
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
+
     from crpo.models import VideoLM
     # RAM-efficient loading leaves the weights of non-main processes empty (the policy's come by broadcast in
     # prepare): the reference loads its own full copy on every process, then keeps only its shard.
@@ -156,14 +157,15 @@ def load_plans(items, indices, offsets, cfg, video_root, step, counters, route_c
 
 def check_inputs(cfg) -> None:
     """Paths (crpo/training/config.py `check_paths`) and the model directory (crpo/models/local.py), before anything loads."""
-    from crpo.training.config import check_paths
     from crpo.models.local import model_source
+    from crpo.training.config import check_paths
     check_paths(cfg)
     model_source(cfg.model, f"config key 'model' is '{cfg.model}'")
 
 
 def train(cfg: TrainConfig) -> Path:
     from accelerate.utils import set_seed
+
     from crpo.models import VideoLM
 
     check_inputs(cfg)  # before the model loads or anything is written: one line naming the key or item

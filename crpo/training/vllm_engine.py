@@ -40,8 +40,8 @@ import random
 import numpy as np
 import torch
 
-from crpo.training.config import ConfigError
 from crpo.models.adapter import VIDEO_WRAPPER, stop_mask
+from crpo.training.config import ConfigError
 
 VISION_BIAS = -100.0  # the most negative logit_bias vLLM accepts: exp(-100) underflows in fp32 softmax
 
@@ -232,8 +232,8 @@ class VLLMEngine:
 def hf_state_dict(model) -> dict[str, torch.Tensor]:
     """The plain Hugging Face state dict of `model` (unwrapped policy), LoRA adapters merged: W + B @ A * scaling,
     computed from the state dict (crpo.training.checkpoint, as final/ is saved), without copying the model."""
-    from crpo.training.checkpoint import lora_scaling, merge_lora_state_dict
     from crpo.parallel.distributed import whole
+    from crpo.training.checkpoint import lora_scaling, merge_lora_state_dict
     model = getattr(model, "module", model)
     # FSDP2: every process's engine needs the whole tensors (every process syncs at the same point: a collective)
     state = {k: whole(v).detach() for k, v in model.state_dict().items()}

@@ -9,11 +9,11 @@ import pytest
 import torch
 from shared_data import BIKES
 
-from crpo.training.config import TrainConfig
 from crpo.data.counterfactual import counterfactual
-from crpo.models import VideoLM
-from crpo.training.sampling import rollout_seed
 from crpo.data.video import load_clip
+from crpo.models import VideoLM
+from crpo.training.config import TrainConfig
+from crpo.training.sampling import rollout_seed
 from crpo.training.vllm_engine import EngineError, VLLMEngine, check_prompt_ids, hf_state_dict
 
 QUESTIONS = ["In which direction is the red ball moving?\nA. left\nB. right", "Is the box opening or closing?"]

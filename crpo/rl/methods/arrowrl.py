@@ -9,9 +9,9 @@ rollouts; here the reversed rollouts take the other half of the 2G budget every 
 """
 from __future__ import annotations
 
+from crpo.data.counterfactual import counterfactual
 from crpo.rl import rewards
 from crpo.rl.answers import normalize_answer
-from crpo.data.counterfactual import counterfactual
 from crpo.rl.methods.common import Branch, ItemPlan, ItemScores, on_rows, read, rows_of, trained_groups
 
 

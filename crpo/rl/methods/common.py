@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from crpo.data.counterfactual import counterfactual
+from crpo.data.items import LETTERS, Item
+from crpo.data.video import Clip
 from crpo.rl import rewards
 from crpo.rl.answers import extract_answer, normalize_text
-from crpo.data.counterfactual import counterfactual
-from crpo.data.items import Item
-from crpo.data.items import LETTERS
 from crpo.routing.classes import Target, counterfactual_target
-from crpo.data.video import Clip
 
 NULL_OPTION = "None of the above"
 

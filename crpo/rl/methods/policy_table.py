@@ -24,10 +24,10 @@ from __future__ import annotations
 import numpy as np
 
 from crpo.data.items import LETTERS, Item
+from crpo.data.video import Clip
 from crpo.rl.methods import METHODS
 from crpo.rl.methods.common import null_letter, null_option_on, show_null_option
 from crpo.rl.scoring import score_rollouts
-from crpo.data.video import Clip
 
 SHARES = (0.25, 0.5)
 

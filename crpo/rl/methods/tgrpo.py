@@ -8,8 +8,8 @@ advantage scale (scale_rewards=auto) is the batch std, under which items that pa
 """
 from __future__ import annotations
 
-from crpo.rl import rewards
 from crpo.data.counterfactual import counterfactual
+from crpo.rl import rewards
 from crpo.rl.methods.common import Branch, ItemPlan, ItemScores, on_rows, read, rows_of, trained_groups
 
 
