@@ -10,7 +10,8 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProce
 
 from crpo.data.video import Clip, load_clip
 from crpo.models import VideoLM
-from crpo.models.adapter import VIDEO_WRAPPER, stop_mask, token_logprobs
+from crpo.models.adapter import VIDEO_WRAPPER, stop_mask
+from crpo.models.logprobs import token_logprobs
 from crpo.models.tiny import SPECIAL_TOKENS, TAG_TOKENS, build_tiny_model
 
 ARCHS = ["qwen3_vl", "qwen2_5_vl"]

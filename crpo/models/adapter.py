@@ -40,6 +40,7 @@ import torch
 
 from crpo.data.items import DataError
 from crpo.models.batching import expand_videos, select_videos, take_rows, videos_used
+from crpo.models.logprobs import token_logprobs
 
 FAMILIES = ("qwen3_vl", "qwen2_5_vl")
 # generate() fills every field we leave unset from the checkpoint's generation_config (hub Qwen configs set top_k,
@@ -52,18 +53,6 @@ END_OF_TURN = "<|im_end|>"
 # completion is read back as a video token when the completion is scored ("video features and video tokens do
 # not match"), which a tiny model sampled at temperature 1.5 does within a few thousand completions.
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
-
-
-def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """log softmax(logits)[ids] in fp32: logits [B, T, V], ids [B, T] -> [B, T].
-
-    One row at a time, so the fp32 copy is [T, V] rather than [B, T, V] (152k-token vocabularies in bf16).
-    """
-    rows = []
-    for row_logits, row_ids in zip(logits, ids):
-        row = row_logits.float()
-        rows.append(row.gather(-1, row_ids[:, None]).squeeze(-1) - row.logsumexp(-1))
-    return torch.stack(rows)
 
 
 def stop_mask(ids: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:
@@ -210,12 +199,11 @@ class VideoLM:
         # P-1 .. P+T-1 of all rows, column j predicts token j+1, and the last one is dropped.
         kwargs, encode = self.model_inputs(self.join(inputs, completion_ids, completion_mask), model, video_features)
         with encode:
-            logits = model(**kwargs, logits_to_keep=t + 1, use_cache=False).logits[:, :-1]
-        if temperature not in (0, 1):
-            logits = logits / temperature
-        if self.vision_ids:  # the distribution generate() samples from: vision placeholders suppressed
-            logits = logits.index_fill(-1, torch.tensor(self.vision_ids, device=logits.device), float("-inf"))
-        return token_logprobs(logits, completion_ids).masked_fill(completion_mask == 0, 0.0)
+            logits = model(**kwargs, logits_to_keep=t + 1, use_cache=False).logits
+        # Tempered, with the vision placeholders out of the softmax: the distribution generate() samples from.
+        # Column t of the logits is unused; token_logprobs keeps a single gradient buffer for all of them.
+        return token_logprobs(logits, completion_ids, temperature, self.vision_ids).masked_fill(
+            completion_mask == 0, 0.0)
 
     @torch.no_grad()
     def video_features(self, inputs: dict, model=None):
