@@ -13,6 +13,7 @@ from transformers import AutoModelForImageTextToText
 
 from crpo.cli import main as cli_main
 from crpo.data.items import read_jsonl, write_jsonl
+from crpo.training.step_profile import PHASES
 from crpo.training.trainer import step_items
 
 REQUIRED = ("step", "loss", "reward/orig", "reward/cf", "acc/orig", "acc/cf", "crr", "kl", "seconds")
@@ -55,6 +56,17 @@ def test_twenty_crpo_steps_log_one_full_row_per_step(crpo20):
         assert math.isfinite(r["loss"]) and math.isfinite(r["grad_norm"])
         assert 0.0 <= r["acc/orig"] <= 1.0 and 0.0 <= r["acc/cf"] <= 1.0 and 0.0 <= r["crr"] <= 1.0
         assert r["kl"] == 0.0 and r["seconds"] > 0 and r["skipped_items"] == 0
+        # The step broken down (crpo/training/step_profile.py): the phases add up to the step, nothing negative;
+        # beta 0 and one PPO epoch run no reference or old log-prob pass; HF generate has no weight sync.
+        phases = {k: v for k, v in r.items() if k.startswith("time/")}
+        assert set(phases) == {f"time/{k}" for k in (*PHASES, "other")} and min(phases.values()) >= 0
+        assert abs(sum(phases.values()) - r["seconds"]) < 1e-3 * r["seconds"] + 1e-6
+        assert phases["time/generate"] > 0 and phases["time/loss"] > 0 and phases["time/weight_sync"] == 0
+        assert r["generate_seconds"] == phases["time/generate"]
+        peaks = {k: v for k, v in r.items() if k.startswith("peak_mem_gib/")}
+        # weight_sync's seconds are booked out of generate, its memory is generate's
+        assert set(peaks) == {f"peak_mem_gib/{k}" for k in PHASES if k != "weight_sync"}
+        assert min(peaks.values()) > 0.1  # the process's peak resident set (Linux VmHWM) in GiB
     # The warm start gives rewards with variance, so the policy gradient is not zero: this run actually trains.
     assert sum(r["grad_norm"] > 0 for r in rows) >= 10
     assert any(r["reward/orig"] > 0 for r in rows) and any(r["reward/cf"] > 0 for r in rows)

@@ -53,7 +53,7 @@ class MetricsLogger:
         from tqdm.auto import tqdm
         self.bar = tqdm(total=cfg.max_steps, initial=start_step, desc=f"{cfg.algorithm}", dynamic_ncols=True)
 
-    def log_step(self, step, plans, ro, scores, loss, stats, grad_norm, lr, seconds, gen_seconds, counters):
+    def log_step(self, step, plans, ro, scores, loss, stats, grad_norm, lr, seconds, profile, counters):
         if self.cfg.log_rollouts:
             self.log_rollouts(step, plans, ro.texts, scores)
         sums = {}
@@ -79,6 +79,10 @@ class MetricsLogger:
         local = torch.tensor([v for n in names for v in sums[n]] + local_means
                              + [counters[k] for k in COUNTERS], dtype=torch.float64)
         total = self.acc.reduce(local.to(self.acc.device), reduction="sum").cpu().tolist()
+        # Phase seconds and peak memory: the slowest and largest process (every process has the same keys).
+        phases = profile.row(seconds)
+        slowest = self.acc.gather(torch.tensor(list(phases.values()), dtype=torch.float64, device=self.acc.device))
+        phases = dict(zip(phases, slowest.view(self.acc.num_processes, -1).amax(0).tolist()))
         if not self.main:
             return
         k = len(COUNTERS)
@@ -86,11 +90,12 @@ class MetricsLogger:
                                                 for v in total[-k - 1 - len(mean_keys):-k])))
         row = {"step": step, "loss": means.pop("loss"), "kl": means.pop("kl"),
                "clip_fraction": means.pop("clip_region"), **means, "grad_norm": grad_norm, "lr": lr,
-               "seconds": seconds, "generate_seconds": gen_seconds}
+               "seconds": seconds, "generate_seconds": phases["time/generate"]}
         for i, n in enumerate(names):
             s, c = total[2 * i], total[2 * i + 1]
             row[n] = s / c if c else None
         row.update({f"{name}_items": int(v) for name, v in zip(COUNTERS, total[-k:])})
+        row.update(phases)
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(row) + "\n")
         if self.writer:

@@ -36,6 +36,7 @@ from crpo.training.checkpoint import check_output_dir, load_checkpoint, save_che
 from crpo.training.config import TrainConfig, load_config
 from crpo.training.rollout import generate_rollouts
 from crpo.training.sampling import rollout_seed
+from crpo.training.step_profile import StepProfile
 from crpo.training.train_log import COUNTERS, MetricsLogger
 from crpo.training.vllm_engine import make_rollout_engine
 
@@ -218,36 +219,41 @@ def train(cfg: TrainConfig) -> Path:
 
     for step in range(start, cfg.max_steps):
         t0 = time.perf_counter()
+        profile = StepProfile(accelerator.device)  # seconds and peak memory per phase, logged with the step
         # Per step, so that metrics.jsonl rows are the same whether or not the run was resumed in between.
         counters = dict.fromkeys(COUNTERS, 0)
         # 1. this process's share of the step's items (whole items: both branches stay together)
         global_idx = step_items(len(items), cfg.prompts_per_step, step, cfg.seed)
         offsets = list(range(rank, cfg.prompts_per_step, world))
-        plans, offsets = load_plans(items, [global_idx[o] for o in offsets], offsets, cfg, video_root, step, counters,
-                                    route_cache)
+        with profile.phase("data"):
+            plans, offsets = load_plans(items, [global_idx[o] for o in offsets], offsets, cfg, video_root, step,
+                                        counters, route_cache)
 
         # 2. rollouts: every branch of every item, G completions each, one generate call (sharded weights
         # gathered once for the whole call)
         model.eval()
-        with torch.no_grad(), gathered_for_generation(model, accelerator), compute():
+        with profile.phase("generate"), torch.no_grad(), gathered_for_generation(model, accelerator), compute():
             ro = generate_rollouts(adapter, plans, cfg, step, offsets, generate_kwargs=generation_kwargs(accelerator),
                                    engine=engine)
-        t_gen = time.perf_counter() - t0
+        if engine is not None:  # the engine's weight sync ran inside generate
+            profile.move(engine.last_sync_seconds, "generate", "weight_sync")
 
         # 3. reward terms, totals and advantages (the algorithm's `score`)
-        scores = score_rollouts(plans, ro.texts, ro.num_generations, cfg,
-                                all_reduce=lambda t: accelerator.reduce(t.to(accelerator.device), "sum").cpu())
+        with profile.phase("reward"):
+            scores = score_rollouts(plans, ro.texts, ro.num_generations, cfg,
+                                    all_reduce=lambda t: accelerator.reduce(t.to(accelerator.device), "sum").cpu())
         rows = scores.in_loss.nonzero().flatten().tolist()
         adv = scores.advantages.to(accelerator.device)
 
         # 4. old and reference log-probs, one forward each, before any update
         micro, micro_scale = split_micro_batches(rows, cfg.micro_batches)
-        with torch.no_grad(), compute():
-            # The rollouts' vision features are the policy's before any update: valid for the old log-probs always,
-            # for the reference and the loss while the vision tower is frozen (ro.frozen_features()).
+        # The rollouts' vision features are the policy's before any update: valid for the old log-probs always,
+        # for the reference and the loss while the vision tower is frozen (ro.frozen_features()).
+        with profile.phase("old_logprobs"), torch.no_grad(), compute():
             old = [adapter.logprobs(*_rows(ro, m), model=policy, temperature=cfg.temperature,
                                     video_features=ro.video_features)
                    for m in micro] if cfg.num_iterations > 1 else None
+        with profile.phase("ref_logprobs"), torch.no_grad(), compute():
             ref = [_ref_logprobs(adapter, ro, m, policy, ref_model, cfg) for m in micro] if cfg.beta > 0 else None
 
         # 5. clipped policy loss over micro-batches, normalised over the whole global batch. accelerate accumulates
@@ -257,35 +263,36 @@ def train(cfg: TrainConfig) -> Path:
         counts = torch.tensor([float(len(rows)), float(ro.completion_mask[rows].sum())], device=accelerator.device)
         global_rows, global_tokens = accelerator.reduce(counts, reduction="sum").tolist()
         stats_sum, loss_sum, grad_norm = {}, 0.0, 0.0
-        for it in range(cfg.num_iterations):
-            for k, m in enumerate(micro):
-                inputs, ids, mask = _rows(ro, m)
-                with accelerator.accumulate(model), compute():
-                    logp = adapter.logprobs(inputs, ids, mask, model=model, temperature=cfg.temperature,
-                                            video_features=ro.frozen_features())
-                    loss, stats = policy_loss(
-                        logp, old[k] if old else logp.detach(), adv[m], mask.to(logp.dtype), cfg.loss_type,
-                        eps_low=cfg.epsilon_low, eps_high=cfg.epsilon_high, ref_logp=ref[k] if ref else None,
-                        beta=cfg.beta, max_completion_length=cfg.max_new_tokens,
-                        num_items_in_batch=global_tokens / world, is_cap=cfg.vllm_importance_sampling_cap,
-                        sampler_logp=ro.sampler_logprobs[m] if ro.sampler_logprobs is not None else None)
-                    loss = loss * (micro_scale[k] * _micro_weight(cfg.loss_type, len(m), global_rows, world,
-                                                                  int(sum(micro_scale))))
-                    accelerator.backward(loss * cfg.micro_batches)
-                    if accelerator.sync_gradients and cfg.max_grad_norm > 0:  # the last micro-batch
-                        norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-                        grad_norm = float(norm) if norm is not None else float("nan")
-                    optimizer.step()  # a no-op until the last micro-batch (accelerate's accumulation)
-                    optimizer.zero_grad(set_to_none=True)
-                loss_sum += loss.item() / cfg.num_iterations
-                for key, v in stats.items():
-                    stats_sum[key] = stats_sum.get(key, 0.0) + micro_scale[k] * float(v) / (
-                        sum(micro_scale) * cfg.num_iterations)
-            scheduler.step()
+        with profile.phase("loss"):
+            for it in range(cfg.num_iterations):
+                for k, m in enumerate(micro):
+                    inputs, ids, mask = _rows(ro, m)
+                    with accelerator.accumulate(model), compute():
+                        logp = adapter.logprobs(inputs, ids, mask, model=model, temperature=cfg.temperature,
+                                                video_features=ro.frozen_features())
+                        loss, stats = policy_loss(
+                            logp, old[k] if old else logp.detach(), adv[m], mask.to(logp.dtype), cfg.loss_type,
+                            eps_low=cfg.epsilon_low, eps_high=cfg.epsilon_high, ref_logp=ref[k] if ref else None,
+                            beta=cfg.beta, max_completion_length=cfg.max_new_tokens,
+                            num_items_in_batch=global_tokens / world, is_cap=cfg.vllm_importance_sampling_cap,
+                            sampler_logp=ro.sampler_logprobs[m] if ro.sampler_logprobs is not None else None)
+                        loss = loss * (micro_scale[k] * _micro_weight(cfg.loss_type, len(m), global_rows, world,
+                                                                      int(sum(micro_scale))))
+                        accelerator.backward(loss * cfg.micro_batches)
+                        if accelerator.sync_gradients and cfg.max_grad_norm > 0:  # the last micro-batch
+                            norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                            grad_norm = float(norm) if norm is not None else float("nan")
+                        optimizer.step()  # a no-op until the last micro-batch (accelerate's accumulation)
+                        optimizer.zero_grad(set_to_none=True)
+                    loss_sum += loss.item() / cfg.num_iterations
+                    for key, v in stats.items():
+                        stats_sum[key] = stats_sum.get(key, 0.0) + micro_scale[k] * float(v) / (
+                            sum(micro_scale) * cfg.num_iterations)
+                scheduler.step()
 
         # 6. metrics (reduced over processes), samples, checkpoints
         logger.log_step(step + 1, plans, ro, scores, loss_sum, stats_sum, grad_norm, scheduler.get_last_lr()[0],
-                        time.perf_counter() - t0, t_gen, counters)
+                        time.perf_counter() - t0, profile, counters)
         if cfg.eval_steps and ((step + 1) % cfg.eval_steps == 0 or step + 1 == cfg.max_steps):
             run_bench(bench, adapter, step + 1, model, accelerator, compute)
         if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and step + 1 < cfg.max_steps:

@@ -121,6 +121,7 @@ class VLLMEngine:
             np.random.set_state(rng[1])
             random.setstate(rng[2])
         self.synced_steps = 0  # weight syncs so far (tests and logs)
+        self.last_sync_seconds = 0.0
         # Shut the engine down at exit before vLLM's own finalizer would: by then accelerate's end_training has
         # destroyed the default process group (vLLM created it in this process), and vLLM's teardown of its groups
         # raises "Invalid process group" from that finalizer.
@@ -166,6 +167,7 @@ class VLLMEngine:
                              "(one prompt and clip per branch, the same number of seeds for each)")
         if self.asleep:  # weights first (the sync overwrites them anyway), then the KV cache
             self.llm.wake_up(tags=["weights"])
+        self.last_sync_seconds = 0.0
         if sync:
             self.sync_weights()
         if self.asleep:
@@ -213,6 +215,8 @@ class VLLMEngine:
     def sync_weights(self, model=None) -> None:
         """Load `model`'s (default: the policy's) current weights into the engine and drop caches built from old ones."""
         import logging
+        import time
+        t0 = time.perf_counter()
         state = hf_state_dict(self.adapter.model if model is None else model)
         # The reload warns once per weightless layer (rotary tables) that it "failed to load weights": it keeps them.
         reload_log = logging.getLogger("vllm.model_executor.model_loader.reload.layerwise")
@@ -227,6 +231,7 @@ class VLLMEngine:
         self.llm.llm_engine.reset_encoder_cache()
         self.llm.reset_prefix_cache()
         self.synced_steps += 1
+        self.last_sync_seconds = time.perf_counter() - t0  # the step profile books it apart from generation
 
 
 def hf_state_dict(model) -> dict[str, torch.Tensor]:

@@ -60,6 +60,8 @@ def test_crpo_training_with_the_vllm_engine(runs):
     out, stderr = runs["single"], runs["stderr"]["single"]
     rows = jsonl(out / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2, 3]
+    # the engine's weight sync is booked apart from generation in the step breakdown
+    assert all(r["time/weight_sync"] > 0 and r["time/generate"] > 0 for r in rows)
     rollouts = jsonl(out / "rollouts.jsonl")
     # 4 prompts x 2 branches x G=4 completions a step, every one scored
     assert len(rollouts) == 3 * 4 * 2 * 4
