@@ -88,7 +88,8 @@ def child_failure(returncode: int, stderr: str) -> str:
 
 
 def train_run(model_dir: str, engine: str, data: Path, out: Path, steps: int, a) -> dict:
-    """One `crpo train` child; the last step's metrics, its completion tokens and the child's peak RSS (GiB)."""
+    """One `crpo train` child: its metrics (medians over the steps after the first), completion tokens, tokens/s
+    and peak RSS (GiB)."""
     args = [str(Path(sys.executable).parent / "crpo"), "train", f"model={model_dir}", f"train_data={data}",
             f"output_dir={out}", f"max_steps={steps}", "prompts_per_step=1", f"num_generations={G}",
             f"num_frames={NUM_FRAMES}", f"max_pixels={MAX_PIXELS}", f"max_new_tokens={a.tokens}",
@@ -101,7 +102,7 @@ def train_run(model_dir: str, engine: str, data: Path, out: Path, steps: int, a)
     with open(log, "w") as err:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage: its peak resident set
-    code = os.waitstatus_to_exitcode(status)  # -N: killed by signal N
+    code = proc.returncode = os.waitstatus_to_exitcode(status)  # -N: killed by signal N (reaped here, not by Popen)
     if code:
         return {"failed": child_failure(code, log.read_text())}
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
