@@ -14,6 +14,7 @@ external_launcher on the trainer's gloo group), ends where the one-process run w
 tests/test_distributed.py shows for HF generate: each process samples its own items with the same per-rollout seeds.
 """
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,12 @@ def max_diff(a: dict, b: dict) -> float:
     return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
 def runs(run_crpo, rl_args, tmp_path_factory):
     """One process, and 2 processes under DDP and FSDP2, the same global batch. lr 1e-4, a warm-up and beta > 0 as in
@@ -50,9 +57,10 @@ def runs(run_crpo, rl_args, tmp_path_factory):
             "learning_rate=1e-4", "lr_scheduler=linear", "warmup_steps=2", "beta=0.04", "log_completions_steps=1"]
     stderr = {"single": run_crpo([*args, f"output_dir={root / 'single'}"]).stderr}
     for launcher in ("ddp", "fsdp"):  # FSDP2: every engine gets the gathered full tensors (hf_state_dict)
+        # A port of its own: `make test` runs this suite beside the main one, whose launches use accelerate's 29500.
         stderr[launcher] = run_crpo(["launch", "--config_file", CONFIGS / f"{launcher}.yaml", "--num_processes", "2",
-                                     "-m", "crpo.cli", *args, f"output_dir={root / launcher}"],
-                                    script="accelerate", timeout=300).stderr
+                                     "--main_process_port", free_port(), "-m", "crpo.cli", *args,
+                                     f"output_dir={root / launcher}"], script="accelerate", timeout=300).stderr
     return {"single": root / "single", "ddp": root / "ddp", "fsdp": root / "fsdp", "stderr": stderr}
 
 
