@@ -6,6 +6,7 @@
 - vllm_engine.py  rollout_engine=vllm: the colocated vLLM engine and its weight sync
 - checkpoint.py   atomic, rotated checkpoints, resume (also across machines), final/
 - train_log.py    progress bar, metrics.jsonl, rollouts.jsonl, TensorBoard / wandb
+- step_profile.py seconds and peak memory per phase of a step (time/*, peak_mem_gib/* in metrics.jsonl)
 - train_eval.py   the bench evaluated every `eval_steps` during training
 - config.py       TrainConfig (and the configs it extends): every field with its help text; YAML + key=value
 - sft.py          `crpo sft`: the supervised warm start
