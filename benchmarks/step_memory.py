@@ -37,22 +37,17 @@ GIB = 2 ** 30
 VARIANTS = ("plain", "ours", "plain+gc", "ours+gc")
 
 
-def rss() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 2 ** 20
-    raise SystemExit("needs Linux (/proc/self/status)")
+def reset_peak() -> None:
+    """VmHWM := the current resident set (crpo.training.step_profile's reset); Linux only."""
+    from crpo.training.step_profile import reset_peak_rss
+    if not reset_peak_rss():
+        raise SystemExit("needs Linux (/proc/self/clear_refs)")
 
 
 def peak() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2 ** 20
-    raise SystemExit("needs Linux (/proc/self/status)")
-
-
-def reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")
+    """The resident set's peak since the last reset, GiB."""
+    from crpo.training.step_profile import peak_rss_bytes
+    return peak_rss_bytes() / GIB
 
 
 def plain_token_logprobs(logits, ids, temperature=1.0, suppress=None):
@@ -99,7 +94,8 @@ def worker(model_dir: str, variant: str, new_tokens: int) -> dict:
     out = {"prompt_tokens": int(inputs["input_ids"].shape[1]), "vocab": vocab,
            "params": sum(p.numel() for p in model.parameters()), "trainable": sum(p.numel() for p in trainable)}
     model.train()
-    out["loaded"] = rss()
+    reset_peak()
+    out["loaded"] = peak()  # right after a reset the peak is the current resident set
     reset_peak()
     t0 = time.perf_counter()
     logp = lm.logprobs(inputs, ids, mask, temperature=1.0, video_features=features)

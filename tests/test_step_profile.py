@@ -18,7 +18,7 @@ def test_phases_time_and_peak_memory_are_each_phases_own():
     with profile.phase("loss"):
         time.sleep(0.02)
     profile.move(0.01, "loss", "weight_sync")
-    row = profile.row(total_seconds=1.0)
+    row = profile.row(step_seconds=1.0)
     assert row["time/reward"] >= 0.05 and abs(row["time/weight_sync"] - 0.01) < 1e-12
     assert abs(sum(v for k, v in row.items() if k.startswith("time/")) - 1.0) < 1e-9
     # the 256 MiB array raised data's peak; reward's peak was reset after it was freed

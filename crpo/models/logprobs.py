@@ -22,8 +22,9 @@ def _chunks(logits: torch.Tensor, columns: int):
 
 
 def _tempered(chunk: torch.Tensor, temperature: float, suppress: torch.Tensor | None) -> torch.Tensor:
-    x = chunk.float()
-    x = x / temperature if temperature not in (0, 1) else x.clone()
+    x = chunk.to(torch.float32, copy=True)  # one fp32 copy of the chunk, whatever its dtype, worked on in place
+    if temperature not in (0, 1):
+        x.div_(temperature)
     if suppress is not None:
         x.index_fill_(-1, suppress, float("-inf"))
     return x

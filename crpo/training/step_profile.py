@@ -50,7 +50,6 @@ class StepProfile:
         self.cuda = device.type == "cuda"
         self.seconds: dict[str, float] = dict.fromkeys(PHASES, 0.0)
         self.peak_gib: dict[str, float] = {}
-        self.t0 = time.perf_counter()
 
     def _reset_peak(self) -> bool:
         if self.cuda:
@@ -82,10 +81,10 @@ class StepProfile:
         self.seconds[source] -= seconds
         self.seconds[target] += seconds
 
-    def row(self, total_seconds: float | None = None) -> dict[str, float]:
-        """`time/<phase>` for every phase (and `time/other`), `peak_mem_gib/<phase>` for each measured one."""
-        total = time.perf_counter() - self.t0 if total_seconds is None else total_seconds
+    def row(self, step_seconds: float) -> dict[str, float]:
+        """`time/<phase>` for every phase, `time/other` (the rest of `step_seconds`), `peak_mem_gib/<phase>` for
+        each measured one."""
         out = {f"time/{k}": v for k, v in self.seconds.items()}
-        out["time/other"] = max(0.0, total - sum(self.seconds.values()))
+        out["time/other"] = max(0.0, step_seconds - sum(self.seconds.values()))
         out.update({f"peak_mem_gib/{k}": v for k, v in self.peak_gib.items()})
         return out
