@@ -8,7 +8,7 @@ import pytest
 from transformers import AutoModelForImageTextToText
 
 from crpo.data.items import LETTERS, load_items
-from crpo.demo.base import CODE_WORDS, SHIPPED_BASE, BaseRecipe, code_word_item, pretrain_base, pretraining_set
+from crpo.demo.base import BY_LETTER, CODE_WORDS, SHIPPED_BASE, BaseRecipe, code_word_item, pretrain_base, pretraining_set
 from crpo.demo.pipeline import (ALGORITHMS, DYNAMIC_CATEGORIES, WORLD, DemoSettings, counterfactual_labels, rl_config,
                                 run_demo, start_set)
 from crpo.demo.report import run_metrics
@@ -107,6 +107,12 @@ def test_code_word_items_ask_each_dynamic_category_in_words_no_option_holds(tmp_
         assert item["answer"] == words[row["extra"]["truth"][key]] and item["answer"] not in options
     items = load_items(pretraining_set(tmp_path, ("checks", "size"), seed=0))  # the trainer's loader accepts them
     assert {it.extra["kind"] for it in items} == {"checks", "size"}
+    # a by-letter stage asks the demo's own questions: the world's rows, options and letter answers unchanged
+    path = pretraining_set(tmp_path, ("checks", "hue"), seed=0, by_letter=True)
+    lettered = [json.loads(line) for line in path.read_text().splitlines()]
+    expected = [r for r in rows if r["extra"]["kind"] in ("checks", "hue")]
+    assert sorted(lettered, key=lambda r: r["id"]) == sorted(expected, key=lambda r: r["id"])
+    assert all(r["answer"] in LETTERS for r in lettered)
 
 
 def test_pretrain_base_runs_every_stage_and_skips_finished_ones(tmp_path):
@@ -124,6 +130,11 @@ def test_pretrain_base_runs_every_stage_and_skips_finished_ones(tmp_path):
     cont = tmp_path / "continued"
     assert pretrain_base(cont, seed=0, world_kwargs=WORLD, recipe=later) == cont / "base_stage2" / "final"
     assert not (cont / "tiny").exists() and not (cont / "base_stage1").exists()
+    # a by-letter stage appended (`--letter-steps`) continues the last stage on the world's lettered items
+    lettered = BaseRecipe(items=8, stages=[*recipe.stages, (("checks", "hue"), 1, 1e-3, BY_LETTER)],
+                          init=str(final), first_stage=3)
+    assert pretrain_base(cont, seed=0, world_kwargs=WORLD, recipe=lettered) == cont / "base_stage3" / "final"
+    assert (cont / "pretrain_world" / "pretrain-letters-checks-hue.jsonl").exists()
 
 
 def test_shipped_base_loads():
