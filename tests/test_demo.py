@@ -13,6 +13,7 @@ from crpo.demo.pipeline import (ALGORITHMS, DYNAMIC_CATEGORIES, WORLD, DemoSetti
                                 run_demo, start_set)
 from crpo.demo.report import run_metrics
 from crpo.demo.stats import mean_std, paired_difference, t_cdf, t_quantile
+from crpo.rl.methods.common import NULL_OPTION
 from crpo.synth import generate
 from crpo.training.config import TrainConfig
 
@@ -107,12 +108,16 @@ def test_code_word_items_ask_each_dynamic_category_in_words_no_option_holds(tmp_
         assert item["answer"] == words[row["extra"]["truth"][key]] and item["answer"] not in options
     items = load_items(pretraining_set(tmp_path, ("checks", "size"), seed=0))  # the trainer's loader accepts them
     assert {it.extra["kind"] for it in items} == {"checks", "size"}
-    # a by-letter stage asks the demo's own questions: the world's rows, options and letter answers unchanged
+    # a by-letter stage asks the demo's own questions: the world's rows and letter answers, some with the null
+    # option appended (never the answer)
     path = pretraining_set(tmp_path, ("checks", "hue"), seed=0, by_letter=True)
-    lettered = [json.loads(line) for line in path.read_text().splitlines()]
-    expected = [r for r in rows if r["extra"]["kind"] in ("checks", "hue")]
-    assert sorted(lettered, key=lambda r: r["id"]) == sorted(expected, key=lambda r: r["id"])
-    assert all(r["answer"] in LETTERS for r in lettered)
+    lettered = {r["id"]: r for r in map(json.loads, path.read_text().splitlines())}
+    expected = {r["id"]: r for r in rows if r["extra"]["kind"] in ("checks", "hue")}
+    assert lettered.keys() == expected.keys()
+    for key, row in lettered.items():
+        assert row["options"] in (expected[key]["options"], expected[key]["options"] + [NULL_OPTION])
+        assert {**row, "options": expected[key]["options"]} == expected[key]
+    assert 0 < sum(r["options"][-1] == NULL_OPTION for r in lettered.values()) < len(lettered)
 
 
 def test_pretrain_base_runs_every_stage_and_skips_finished_ones(tmp_path):
@@ -130,7 +135,7 @@ def test_pretrain_base_runs_every_stage_and_skips_finished_ones(tmp_path):
     cont = tmp_path / "continued"
     assert pretrain_base(cont, seed=0, world_kwargs=WORLD, recipe=later) == cont / "base_stage2" / "final"
     assert not (cont / "tiny").exists() and not (cont / "base_stage1").exists()
-    # a by-letter stage appended (`--letter-steps`) continues the last stage on the world's lettered items
+    # a by-letter stage (as the shipped stage 6) continues the last stage on the world's lettered items
     lettered = BaseRecipe(items=8, stages=[*recipe.stages, (("checks", "hue"), 1, 1e-3, BY_LETTER)],
                           init=str(final), first_stage=3)
     assert pretrain_base(cont, seed=0, world_kwargs=WORLD, recipe=lettered) == cont / "base_stage3" / "final"

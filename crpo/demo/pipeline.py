@@ -12,9 +12,9 @@ killed demo picks up where it stopped):
    options without the reversed answer, so "None of the above" is the counterfactual answer there) and, from a
    seed never used while tuning the demo, a balanced, cue-free, paired bench (every clip has a materialised
    counterfactual twin). Clips are lossless, so the same seed gives the same files.
-2. base model: the shipped one (`crpo/assets/demo_base`, seed 0 of `crpo.demo.base`), or with `pretrain_base`
-   each seed's own: a tiny random Qwen3-VL pre-trained on unbiased clips to see the dynamics (asked as code words,
-   never as the demo's multiple-choice questions) and to answer the colour question. See crpo/demo/base.py.
+2. base model: the shipped one (`crpo/assets/demo_base`, built by `crpo.demo.base`), or with `pretrain_base`
+   each seed's own: a tiny random Qwen3-VL pre-trained on unbiased clips to see the dynamics (asked as code words),
+   to answer the colour question, then to answer every category as the demo asks it. See crpo/demo/base.py.
 3. start: a short supervised stage on *unbiased* clips of every category, asked as RL and the bench ask them;
    `pick_start` chooses a checkpoint by its dev pairs: a partially sensitive policy that still samples varied
    answers, as a pretrained video LLM is (Qwen3-VL-8B: DyBench P-Acc 50.4), not a deterministic shortcut.
