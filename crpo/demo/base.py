@@ -22,9 +22,10 @@ question last; only stage 6 asks the demo's questions, from which each seed's st
 Stage 6 gives the base what a pretrained video LLM brings to RL: it answers every category partly from the video.
 Without it each seed's start stage had to tie the code words to letters in a few dozen steps, and no start reached
 the sensitive band (dev dynamic-pair P-Acc 0.10-0.23 against 0.35-0.65). The appended null option is there because
-crpo's prompts carry it and the others' do not: a base that never saw it answered the two formats differently, and
-RL on one format broke the other (docs/demo.md). The stage's outcome depends on its seed (docs/demo.md); the shipped
-one is seed 2's, the best of three on the development worlds.
+crpo's prompts carry it and the others' do not: without it the stage's base scored dynamic P-Acc 53 on the dev
+bench as it is and 21 with the option appended (44 and 46 with it), and RL on one format broke the other
+(docs/demo.md). The stage's outcome depends on its seed; seed 2 is shipped, chosen on the development worlds
+(docs/demo.md).
 
 `SHIPPED_BASE` was built in three steps, each continuing the one before: the round-before's base (stage 1 and the
 colour question, commit dae9471), then `--init <it> --first-stage 2` (stages 2-5, seed 0), then `--init <that, as
@@ -89,16 +90,22 @@ def code_word_item(item: dict) -> dict:
             "answer": words[item["extra"]["truth"][key]], "problem_type": "free_form"}
 
 
+def with_null_option(rows: list[dict], share: float, rng: random.Random) -> list[dict]:
+    """The rows, `share` of them (drawn with rng, in order) with "None of the above" appended to their options, as
+    crpo's prompts show them with null_option on; it is never the right answer, so letters and answers stay."""
+    from crpo.rl.methods.common import NULL_OPTION
+    return [{**r, "options": r["options"] + [NULL_OPTION]} if rng.random() < share else r for r in rows]
+
+
 def pretraining_set(world: Path, kinds: tuple[str, ...], seed: int, by_letter: bool = False) -> Path:
     """WORLD/pretrain-<kinds>.jsonl: the world's items of those kinds, dynamic ones as code words (or, `by_letter`,
     every item as the demo asks it), shuffled."""
-    from crpo.rl.methods.common import NULL_OPTION
     rows = [json.loads(line) for line in (world / "train.jsonl").read_text().splitlines()]
     chosen = [r if by_letter else code_word_item(r) for r in rows if r["extra"]["kind"] in kinds]
     rng = random.Random(seed)
     rng.shuffle(chosen)
-    if by_letter:  # half with "None of the above" appended, as crpo's prompts show them (never the right answer)
-        chosen = [{**r, "options": r["options"] + [NULL_OPTION]} if rng.random() < 0.5 else r for r in chosen]
+    if by_letter:  # half as crpo's prompts show them
+        chosen = with_null_option(chosen, 0.5, rng)
     path = world / f"pretrain-{'letters-' if by_letter else ''}{'-'.join(kinds)}.jsonl"
     path.write_text("".join(json.dumps(it) + "\n" for it in chosen))
     return path

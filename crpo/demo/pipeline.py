@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from crpo.data.items import DataError
-from crpo.demo.base import DYNAMIC_CATEGORIES, WORLD
+from crpo.demo.base import DYNAMIC_CATEGORIES, WORLD, with_null_option
 
 ALGORITHMS = ("grpo", "crpo", "grpo_cf_aug", "tgrpo", "arrowrl")  # run in this order: the two that matter first
 # The bench of the demo is drawn from this seed; tuning used other seeds only (see docs/demo.md).
@@ -99,11 +99,10 @@ def _timed(path: Path, fn) -> float:
 def start_set(world: Path, n: int, seed: int, null_share: float = 0.0) -> Path:
     """WORLD/start.jsonl: the first n unbiased items of the world (its categories in turn, asked by letter as RL
     and the bench ask them), shuffled; `null_share` of them with "None of the above" appended to their options."""
-    from crpo.rl.methods.common import NULL_OPTION
     mix = [json.loads(line) for line in (world / "train.jsonl").read_text().splitlines()][:n]
     rng = random.Random(seed)
     rng.shuffle(mix)
-    mix = [{**r, "options": r["options"] + [NULL_OPTION]} if rng.random() < null_share else r for r in mix]
+    mix = with_null_option(mix, null_share, rng)
     path = world / "start.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in mix))
     return path
