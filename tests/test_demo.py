@@ -1,8 +1,10 @@
 """`crpo demo` end to end at toy scale: every stage runs for real (synth, tiny model, the start stage, five RL runs
 with evaluation during RL, eval), results.json holds per-seed numbers, mean/std and paired CIs per category, and a
 second call resumes instead of redoing finished work. The statistics' pure functions against known values."""
+import dataclasses
 import json
 import math
+import shutil
 
 import pytest
 from transformers import AutoModelForImageTextToText
@@ -182,3 +184,14 @@ def test_demo_runs_every_stage_and_resumes(tmp_path):
     results_bytes = (out / "results.json").read_bytes()
     assert run_demo(out=out, seeds=2, settings=TOY) == results  # nothing is redone: same numbers
     assert stamps() == before and (out / "results.json").read_bytes() == results_bytes
+    # A subset of the algorithms (what --quick runs) reports only those; without crpo there is nothing to compare.
+    subset = dataclasses.replace(TOY, algorithms=("grpo", "crpo"))
+    pair_out = tmp_path / "pair"
+    pair_out.mkdir()
+    for path in ("bench", "seed0"):  # the finished toy demo's world, start and runs: nothing is trained again
+        shutil.copytree(out / path, pair_out / path, symlinks=True)
+    pair = run_demo(out=pair_out, seeds=1, settings=subset)
+    assert set(pair["runs"]) == {"start", "grpo", "crpo"}
+    assert set(pair["comparisons"]) == {"crpo - start", "crpo - grpo"}
+    with pytest.raises(ValueError, match="crpo"):
+        run_demo(out=tmp_path / "none", seeds=1, settings=dataclasses.replace(TOY, algorithms=("grpo",)))

@@ -14,6 +14,8 @@ accelerate for its gloo mode (and switches it to FSDP under the FSDP config). `a
 --num_processes 2` starts ONE process: the tests below would then compare a run with itself, hence the rank checks.
 """
 import json
+import socket
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -27,8 +29,18 @@ CONFIGS = Path(__file__).parents[1] / "configs" / "accelerate"
 STEPS = 3
 
 
-def launch(config: str) -> list:
-    return ["launch", "--config_file", CONFIGS / f"{config}.yaml", "--num_processes", "2", "-m", "crpo.cli"]
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(config: str, port: int | None = None) -> list:
+    """`accelerate launch` of crpo.cli on 2 processes; `port`: the rendezvous port (accelerate's default 29500 when
+    None), so that launches running side by side do not meet."""
+    port_args = ["--main_process_port", str(port)] if port else []
+    return ["launch", "--config_file", CONFIGS / f"{config}.yaml", "--num_processes", "2", *port_args, "-m",
+            "crpo.cli"]
 
 
 def state(path) -> dict[str, torch.Tensor]:
@@ -53,31 +65,41 @@ def runs(run_crpo, rl_args, tmp_path_factory):
             "beta=0.04", "log_completions_steps=1"]
     lora = ["lora=true", "lora_r=4", "learning_rate=1e-3"]  # LoRA moves slower: a larger lr, still ~1e-3 moves
     bf16 = ["dtype=bfloat16"]
-    out = {name: root / name for name in ("single", "micro4", "ddp", "fsdp", "single_lora", "ddp_lora", "fsdp_lora",
-                                          "single_bf16", "ddp_bf16", "single_bf16_lora", "fsdp_bf16_lora",
-                                          "single_recipe", "fsdp_recipe", "single_frozen", "fsdp_frozen")}
-    run_crpo([*args, f"output_dir={out['single']}"])
-    run_crpo([*args, "micro_batches=4", f"output_dir={out['micro4']}"])
-    # 2 micro-batches per rank on the DDP side: 2 x 2 partial losses must sum to one batch loss.
-    run_crpo([*launch("ddp"), *args, "micro_batches=2", f"output_dir={out['ddp']}"], script="accelerate", timeout=300)
-    run_crpo([*launch("fsdp"), *args, f"output_dir={out['fsdp']}"], script="accelerate", timeout=300)
-    run_crpo([*args, *lora, f"output_dir={out['single_lora']}"])
-    run_crpo([*launch("ddp"), *args, *lora, f"output_dir={out['ddp_lora']}"], script="accelerate", timeout=300)
-    run_crpo([*launch("fsdp"), *args, *lora, f"output_dir={out['fsdp_lora']}"], script="accelerate", timeout=300)
-    run_crpo([*args, *bf16, f"output_dir={out['single_bf16']}"])
-    run_crpo([*launch("ddp"), *args, *bf16, f"output_dir={out['ddp_bf16']}"], script="accelerate", timeout=300)
-    run_crpo([*args, *bf16, *lora, f"output_dir={out['single_bf16_lora']}"])
-    run_crpo([*launch("fsdp"), *args, *bf16, *lora, f"output_dir={out['fsdp_bf16_lora']}"], script="accelerate",
-             timeout=300)
-    # The default frozen vision tower: its features are encoded once at generation and reused by every pass.
-    run_crpo([*args, "freeze_vision=true", f"output_dir={out['single_frozen']}"])
-    run_crpo([*launch("fsdp"), *args, "freeze_vision=true", "micro_batches=2", f"output_dir={out['fsdp_frozen']}"],
-             script="accelerate", timeout=300)
     # The shape of configs/qwen3_vl_8b.yaml: bf16 full fine-tuning, frozen vision (features reused), gradient
     # checkpointing, dapo, micro-batches, a sharded KL reference.
     recipe = [*bf16, "freeze_vision=true", "gradient_checkpointing=true", "loss_type=dapo", "micro_batches=2"]
-    run_crpo([*args, *recipe, f"output_dir={out['single_recipe']}"])
-    run_crpo([*launch("fsdp"), *args, *recipe, f"output_dir={out['fsdp_recipe']}"], script="accelerate", timeout=300)
+    jobs = {  # name: (launcher or None for one process, extra args)
+        "single": (None, []),
+        "micro4": (None, ["micro_batches=4"]),
+        # 2 micro-batches per rank on the DDP side: 2 x 2 partial losses must sum to one batch loss.
+        "ddp": ("ddp", ["micro_batches=2"]),
+        "fsdp": ("fsdp", []),
+        "single_lora": (None, lora),
+        "ddp_lora": ("ddp", lora),
+        "fsdp_lora": ("fsdp", lora),
+        "single_bf16": (None, bf16),
+        "ddp_bf16": ("ddp", bf16),
+        "single_bf16_lora": (None, [*bf16, *lora]),
+        "fsdp_bf16_lora": ("fsdp", [*bf16, *lora]),
+        # The default frozen vision tower: its features are encoded once at generation and reused by every pass.
+        "single_frozen": (None, ["freeze_vision=true"]),
+        "fsdp_frozen": ("fsdp", ["freeze_vision=true", "micro_batches=2"]),
+        "single_recipe": (None, recipe),
+        "fsdp_recipe": ("fsdp", recipe),
+    }
+    out = {name: root / name for name in jobs}
+
+    def run(name):
+        launcher, extra = jobs[name]
+        if launcher is None:
+            return run_crpo([*args, *extra, f"output_dir={out[name]}"])
+        return run_crpo([*launch(launcher, free_port()), *args, *extra, f"output_dir={out[name]}"],
+                        script="accelerate", timeout=300)
+
+    # Two runs at a time (each on its own port): the runs are independent, and most of a run's wall time is one
+    # process importing and loading, so the pairs about halve the fixture's time on 2 cores.
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(run, jobs))
     return out
 
 
