@@ -205,7 +205,8 @@ def run_demo(out="runs/demo", quick=False, seeds=3, settings: DemoSettings | Non
     s = settings or (QUICK if quick else DemoSettings())
     seeds = 1 if quick else seeds
     if "crpo" not in s.algorithms or set(s.algorithms) - set(ALGORITHMS):
-        raise ValueError(f"demo algorithms {s.algorithms}: crpo and any of {', '.join(ALGORITHMS)}")
+        raise ValueError(f"DemoSettings.algorithms {list(s.algorithms)}: must include crpo (every other run is "
+                         f"compared with it) and name only {', '.join(ALGORITHMS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "settings.json").write_text(json.dumps(asdict(s), indent=1))
