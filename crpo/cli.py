@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="the paper's effect in miniature on a CPU (what `make demo` runs)")
     s.add_argument("--out", default="runs/demo")
     s.add_argument("--quick", action="store_true",
-                   help="one seed, grpo and crpo only, a 60-pair bench (about 4 min on 2 cores; the full demo: 3 "
+                   help="one seed, grpo and crpo only, a 60-pair bench (3 min 17 s on 2 idle cores; the full demo: 3 "
                         "seeds, all five algorithms, 120 pairs)")
     s.add_argument("--seeds", type=int, default=3, help="worlds, starts and RL runs (each seed its own)")
     s.add_argument("--pretrain-base", action="store_true",

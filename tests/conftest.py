@@ -20,11 +20,20 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported anywhere: 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import importlib.util
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+
+def free_port() -> int:
+    """A loopback TCP port that is free now: the rendezvous port of an `accelerate launch`, so that launches running
+    side by side (or beside the other environment's tests) do not meet."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def has_vllm() -> bool:

@@ -14,12 +14,12 @@ accelerate for its gloo mode (and switches it to FSDP under the FSDP config). `a
 --num_processes 2` starts ONE process: the tests below would then compare a run with itself, hence the rank checks.
 """
 import json
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import free_port
 from transformers import AutoModelForImageTextToText
 
 from crpo.data.items import load_items
@@ -27,12 +27,6 @@ from crpo.training.trainer import step_items
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "accelerate"
 STEPS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch(config: str, port: int | None = None) -> list:

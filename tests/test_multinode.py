@@ -12,6 +12,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from conftest import free_port
 from test_distributed import CONFIGS, jsonl, max_diff, state
 
 from crpo.parallel.distributed import launch_mismatch
@@ -19,12 +20,6 @@ from crpo.parallel.distributed import launch_mismatch
 STEPS = 3
 # A constant lr after 2 warm-up steps: the schedule of a 2-step run resumed to 3 is the 3-step run's.
 SCHEDULE = ["lr_scheduler=constant", "warmup_steps=2", "learning_rate=1e-4"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def machine(rank: int, port: int, config: str = "ddp") -> list:

@@ -14,11 +14,11 @@ external_launcher on the trainer's gloo group), ends where the one-process run w
 tests/test_distributed.py shows for HF generate: each process samples its own items with the same per-rollout seeds.
 """
 import json
-import socket
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import free_port
 from transformers import AutoModelForImageTextToText
 
 from crpo.data.items import load_items
@@ -40,12 +40,6 @@ def state(path) -> dict[str, torch.Tensor]:
 def max_diff(a: dict, b: dict) -> float:
     assert a.keys() == b.keys()
     return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
